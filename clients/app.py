@@ -1,0 +1,48 @@
+"""The Flower ClientApp of one device: trains and scores forecasts on its own household's data only."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from clients.device import DeviceSettings, score_requests
+from clients.forecast import train_local
+
+
+def make_client_app(scenario) -> ClientApp:
+    settings = DeviceSettings.from_scenario(scenario)
+    app = ClientApp()
+
+    def partition(context: Context) -> int:
+        return int(context.node_config["partition-id"])
+
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        return Message(RecordDict({"metrics": MetricRecord({"partition-id": partition(context)})}), reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        torch.set_num_threads(1)  # one core per ClientApp, as its Ray resources say
+        config = msg.content["config"]
+        pid = partition(context)
+        arrays, examples, loss = train_local(
+            msg.content["arrays"].to_numpy_ndarrays(), settings.series(pid), settings.spec,
+            until_sim_hour=int(config["sim-hour"]), span_hours=int(config["train-span-hours"]),
+            epochs=int(config["local-epochs"]), lr=float(config["learning-rate"]),
+            seed=settings.seed * 100003 + int(config["server-round"]) * 1009 + pid)
+        metrics = MetricRecord({"num-examples": examples, "train-loss": float(loss) if examples else 0.0})
+        return Message(RecordDict({"arrays": ArrayRecord(arrays), "metrics": metrics}), reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        torch.set_num_threads(1)
+        config = msg.content["config"]
+        weights = {int(key.split("-v")[1]): record.to_numpy_ndarrays()
+                   for key, record in msg.content.array_records.items()}
+        errors, baseline = score_requests(settings, partition(context), np.asarray(config["hour"]),
+                                          np.asarray(config["version"]), np.asarray(config["quantized"]), weights)
+        metrics = MetricRecord({"errors": errors.tolist(), "baseline-errors": baseline.tolist()})
+        return Message(RecordDict({"metrics": metrics}), reply_to=msg)
+
+    return app

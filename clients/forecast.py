@@ -1,0 +1,110 @@
+"""Batched forecasting of many requests at once, incremental local training, and the persistence baseline."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from clients.data import DeviceSeries
+from clients.model import ModelSpec, build_model, get_arrays, quantize_int8, set_arrays
+
+
+def predict(model: torch.nn.Module, X: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Float32 predictions for X [n, window, F]: one forward pass per chunk of ``batch`` rows."""
+    n = len(X)
+    out = np.empty(n, dtype=np.float32)
+    if n == 0:
+        return out
+    was_training = model.training
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    with torch.inference_mode():
+        for lo in range(0, n, batch):
+            out[lo:lo + batch] = model(x[lo:lo + batch]).numpy()
+    model.train(was_training)
+    return out
+
+
+def forecast_errors(series: DeviceSeries, spec: ModelSpec, sim_hours: np.ndarray, versions: np.ndarray,
+                    quantized: np.ndarray, weights: dict[int, list[np.ndarray]]) -> np.ndarray:
+    """Prediction minus target (z-scored units, float64) per request; NaN where the window is invalid.
+
+    Requests are grouped by (model version, int8 or not); each group gets one model and one forward pass.
+    """
+    sim_hours = np.asarray(sim_hours, dtype=np.int64)
+    versions = np.asarray(versions, dtype=np.int64)
+    quantized = np.asarray(quantized, dtype=bool)
+    if not (len(sim_hours) == len(versions) == len(quantized)):
+        raise ValueError("sim_hours, versions and quantized must have the same length")
+    errors = np.full(len(sim_hours), np.nan)
+    X, y, valid = series.windows(sim_hours, spec.window, spec.calendar)
+    rows = np.flatnonzero(valid)
+    if len(rows) == 0:
+        return errors
+    keys = np.stack([versions[rows], quantized[rows].astype(np.int64)], axis=1)
+    groups, group_of_row = np.unique(keys, axis=0, return_inverse=True)
+    group_of_row = group_of_row.reshape(-1)
+    for g, (version, is_int8) in enumerate(groups):
+        if int(version) not in weights:
+            raise KeyError(f"no weights for model version {int(version)}")
+        model = build_model(spec, 0)
+        set_arrays(model, weights[int(version)])
+        if is_int8:
+            model = quantize_int8(model)
+        members = rows[group_of_row == g]
+        errors[members] = predict(model, X[members]).astype(np.float64) - y[members]
+    return errors
+
+
+def persistence_errors(series: DeviceSeries, sim_hours: np.ndarray) -> np.ndarray:
+    """Last-hour baseline error value[h-1] - value[h] (float64), NaN where either hour is missing or out of range."""
+    idx = series.index_of_hours(np.atleast_1d(sim_hours))
+    n = len(series.values)
+    ok = (idx >= 1) & (idx < n)
+    prev = series.values[np.clip(idx - 1, 0, n - 1)].astype(np.float64)
+    cur = series.values[np.clip(idx, 0, n - 1)].astype(np.float64)
+    return np.where(ok, prev - cur, np.nan)
+
+
+def fit(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, lr: float, batch_size: int = 64,
+        proximal_mu: float = 0.0, seed: int = 0) -> float:
+    """Adam on MSE (+ mu/2 ||w - w_start||^2), shuffled by a seeded generator; returns the last epoch's mean MSE."""
+    generator = torch.Generator().manual_seed(seed)
+    x_all, y_all = torch.from_numpy(np.ascontiguousarray(X, np.float32)), torch.from_numpy(np.ascontiguousarray(y, np.float32))
+    params = [p for p in model.parameters() if p.requires_grad]
+    anchor = [p.detach().clone() for p in params] if proximal_mu > 0 else None
+    optimizer = torch.optim.Adam(params, lr=lr)
+    model.train()
+    n, last = len(y), float("nan")
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            take = order[lo:lo + batch_size]
+            mse = torch.mean((model(x_all[take]) - y_all[take]) ** 2)
+            loss = mse
+            if anchor is not None:
+                loss = loss + 0.5 * proximal_mu * sum(torch.sum((p - a) ** 2) for p, a in zip(params, anchor))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(mse.detach()) * len(take)
+        last = total / n
+    model.eval()
+    return last
+
+
+def train_local(arrays: list[np.ndarray], series: DeviceSeries, spec: ModelSpec, until_sim_hour: int,
+                span_hours: int, epochs: int, lr: float, batch_size: int = 64, proximal_mu: float = 0.0,
+                seed: int = 0) -> tuple[list[np.ndarray], int, float]:
+    """Fine-tune ``arrays`` on the device's windows with targets in [until - span, until).
+
+    Returns (new arrays, number of training windows, mean MSE of the last epoch); with no valid
+    window (or no epoch), the input arrays unchanged, 0 and NaN. Deterministic given ``seed``.
+    """
+    X, y = series.training_windows(until_sim_hour, span_hours, spec.window, spec.calendar)
+    if len(y) == 0 or epochs <= 0:
+        return [np.array(a, dtype=np.float32, copy=True) for a in arrays], 0, float("nan")
+    model = build_model(spec, seed)
+    set_arrays(model, arrays)
+    loss = fit(model, X, y, epochs, lr, batch_size, proximal_mu, seed)
+    return get_arrays(model), int(len(y)), loss

@@ -1,0 +1,1 @@
+"""What runs in the cloud: Flower ServerApp, round coordinator in simulated time, strategies, selection."""

@@ -1,0 +1,108 @@
+"""The Flower ServerApp: its main hosts the SimPy world and drives rounds through the Grid."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from clients.model import ModelSpec, build_model, get_arrays
+from server.coordinator import Coordinator
+from sim.forecasts import requests_by_device, score
+from sim.scenario import Scenario
+from sim.world import World
+
+# Flower's timeouts are wall-clock safety nets; simulated deadlines are decided in SimPy time.
+WALL_TIMEOUT_S = 600.0
+
+for _flag, _value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHECK", "1"),
+                      ("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION", "1")):
+    os.environ.setdefault(_flag, _value)
+
+
+class FlowerFleet:
+    """Maps devices to Flower nodes (one QUERY round asks each node its partition id) and exchanges messages."""
+
+    def __init__(self, grid: Grid, n_devices: int):
+        self.grid = grid
+        deadline = time.monotonic() + WALL_TIMEOUT_S
+        while len(list(grid.get_node_ids())) < n_devices:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {len(list(grid.get_node_ids()))} of {n_devices} Flower nodes registered")
+            time.sleep(0.05)
+        query = [Message(RecordDict(), dst_node_id=nid, message_type=MessageType.QUERY)
+                 for nid in sorted(grid.get_node_ids())]
+        self.node_of: dict[int, int] = {}
+        for reply in grid.send_and_receive(query, timeout=WALL_TIMEOUT_S):
+            self.node_of[int(reply.content["metrics"]["partition-id"])] = reply.metadata.src_node_id
+        self.device_of = {node: dev for dev, node in self.node_of.items()}
+        self.exchanged: list[Message] = []  # every reply, for audits
+
+    def _exchange(self, kind: str, contents: dict[int, RecordDict]) -> dict[int, Message]:
+        messages = [Message(content, dst_node_id=self.node_of[dev], message_type=kind)
+                    for dev, content in sorted(contents.items())]
+        replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))
+        self.exchanged.extend(replies)
+        # replies arrive in wall-clock order: key them by device so everything after is deterministic
+        return {self.device_of[r.metadata.src_node_id]: r for r in replies}
+
+    def train(self, server_round: int, devices: list[int], arrays: ArrayRecord, config: dict) -> dict[int, Message]:
+        return self._exchange(MessageType.TRAIN, {
+            dev: RecordDict({"arrays": arrays, "config": ConfigRecord(config)}) for dev in devices})
+
+    def evaluate(self, requests: dict[int, dict[str, np.ndarray]], versions: dict[int, list[np.ndarray]]
+                 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each device scores its own requests with the model versions they used; errors come back as metrics."""
+        contents = {}
+        for dev, cols in requests.items():
+            records: dict[str, Any] = {f"arrays-v{v}": ArrayRecord(versions[v]) for v in np.unique(cols["version"])}
+            records["config"] = ConfigRecord({k: [int(x) for x in cols[k]] for k in ("hour", "version", "quantized")})
+            contents[dev] = RecordDict(records)
+        out = {}
+        for dev, reply in self._exchange(MessageType.EVALUATE, contents).items():
+            if reply.has_error():
+                continue
+            metrics = reply.content["metrics"]
+            out[dev] = (np.asarray(metrics["errors"], float), np.asarray(metrics["baseline-errors"], float))
+        return out
+
+
+def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float], None] | None = None) -> ServerApp:
+    """A ServerApp whose main runs the whole scenario; the finished world lands in holder['world']."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        fleet = FlowerFleet(grid, scenario.device_count)
+        world = World(scenario)
+        spec = ModelSpec(**scenario.models.edge.model_dump())
+        coordinator = Coordinator(world, fleet, get_arrays(build_model(spec, scenario.seed)))
+        world.run(progress)
+        table = world.recorder.table()
+        score(table, requests_by_device(table, scenario.models.int8_on_device), fleet.evaluate, world.versions)
+        holder.update(world=world, rounds=coordinator.rounds, exchanged=fleet.exchanged)
+
+    return app
+
+
+def run_federated(scenario: Scenario, progress: Callable[[float], None] | None = None) -> dict:
+    """Run the scenario under Flower's simulation engine (Ray), one supernode per device."""
+    from flwr.simulation import run_simulation
+
+    from clients.app import make_client_app
+
+    holder: dict = {}
+    cpus = os.cpu_count() or 1
+    run_simulation(
+        server_app=make_server_app(scenario, holder, progress),
+        client_app=make_client_app(scenario),
+        num_supernodes=scenario.device_count,
+        backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                        "init_args": {"num_cpus": cpus, "include_dashboard": False, "log_to_driver": False}},
+    )
+    if "world" not in holder:
+        raise RuntimeError("the federated run did not finish (see Flower's log above)")
+    return holder

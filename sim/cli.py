@@ -1,0 +1,109 @@
+"""The `edgefed` command line: run, validate."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sim import scenario as scenarios
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="edgefed: federated edge-cloud collaboration simulator.")
+out_console = Console()
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    for line in message.splitlines():
+        err_console.print(f"error: {line}", markup=False)
+    raise typer.Exit(code)
+
+
+def _load(path: Path) -> scenarios.Scenario:
+    try:
+        return scenarios.load(path)
+    except scenarios.ScenarioError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) -> None:
+    """Check a scenario file; print one line per problem (exit 2) or a one-line summary."""
+    loaded = _load(scenario)
+    out_console.print(f"{scenario}: ok: {loaded.name!r}, {loaded.device_count} devices, "
+                      f"{loaded.duration:g} s, policy {loaded.policy.name}", markup=False)
+
+
+def _headline(summary: dict) -> Table:
+    table = Table(title=f"{summary['scenario']} ({summary['policy']}, seed {summary['seed']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def fmt(value, scale=1.0, unit=""):
+        return "-" if value is None else f"{value * scale:.4g}{unit}"
+
+    table.add_row("requests (served / dropped)", f"{summary['requests']} ({summary['served']} / {summary['dropped']})")
+    table.add_row("latency mean / p95", f"{fmt(summary['latency_mean_s'], 1e3, ' ms')} / "
+                                        f"{fmt(summary['latency_p95_s'], 1e3, ' ms')}")
+    table.add_row("deadline misses", fmt(summary["deadline_miss_rate"], 100, " %"))
+    table.add_row("energy per request", fmt(summary["energy_per_request_j"], 1e3, " mJ"))
+    table.add_row("targets local / edge / cloud",
+                  " / ".join(f"{v * 100:.0f}%" for v in summary["share_by_target"].values()))
+    table.add_row("forecast MSE / MAE (z)", f"{fmt(summary['forecast_mse'])} / {fmt(summary['forecast_mae'])}")
+    table.add_row("persistence MSE / MAE (z)", f"{fmt(summary['persistence_mse'])} / {fmt(summary['persistence_mae'])}")
+    table.add_row("FL rounds (updates aggregated)", f"{summary['fl_rounds']} ({summary['fl_aggregated_updates']})")
+    return table
+
+
+@app.command()
+def run(
+    scenario: Path = typer.Argument(..., help="scenario YAML file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory [default: runs/<name>-seed<N>]"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="override the scenario's seed"),
+    policy: Optional[str] = typer.Option(None, "--policy", help="override the scenario's offload policy"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="draw the run's figures"),
+) -> None:
+    """Simulate SCENARIO and write its run directory."""
+    from sim.runner import run_scenario, write_run
+
+    loaded = _load(scenario)
+    try:
+        loaded = scenarios.with_overrides(loaded, seed=seed, policy=policy, source=str(scenario))
+    except scenarios.ScenarioError as exc:
+        _fail(str(exc))
+    target = out or Path("runs") / f"{loaded.name}-seed{loaded.seed}"
+    if target.exists() and not target.is_dir():
+        _fail(f"{target}: --out must be a directory, and a file is there")
+    started = time.perf_counter()
+    columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[sim]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("run", total=loaded.duration, sim="")
+        result = run_scenario(loaded, progress=lambda now: progress.update(
+            task, completed=now, sim=f"{now / 3600:.2f} h of {loaded.duration / 3600:.2f} h"))
+    try:
+        write_run(result, target, plots=plots)
+    except OSError as exc:
+        _fail(f"{target}: cannot write the run directory: {exc.strerror or exc}")
+    out_console.print(_headline(result.summary))
+    out_console.print(f"wrote {target}/ in {time.perf_counter() - started:.1f} s wall time", markup=False)
+
+
+def main() -> None:
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted: no run directory was written for the unfinished run", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

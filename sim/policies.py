@@ -1,0 +1,144 @@
+"""Offload policies: the Policy protocol, the observation a device has at decision time, the registry."""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+LOCAL, EDGE, CLOUD = 0, 1, 2
+TARGET_NAMES = ("local", "edge", "cloud")
+
+
+class Observation:
+    """What a device knows when a request arrives; the world refills one instance per request (no allocation)."""
+
+    __slots__ = ("now", "device", "deadline_s", "battery_soc", "cpu_wait_s", "compute_s", "up_bytes",
+                 "down_bytes", "up_bps", "down_bps", "access_rtt_s", "wan_rtt_s", "wan_bps", "edge_wait_s")
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.device = 0
+        self.deadline_s = 0.0
+        self.battery_soc = 1.0  # 1.0 for mains-powered devices
+        self.cpu_wait_s = 0.0  # time until the device CPU is free
+        self.compute_s = (0.0, 0.0, 0.0)  # per target: compute time of one inference
+        self.up_bytes = 0.0
+        self.down_bytes = 0.0
+        self.up_bps = 1.0  # recently measured throughput on the device's access link
+        self.down_bps = 1.0
+        self.access_rtt_s = 0.0
+        self.wan_rtt_s = 0.0
+        self.wan_bps = 1.0
+        self.edge_wait_s = 0.0  # queue wait the edge server last reported to this device
+
+    def estimated_latency_s(self, target: int) -> float:
+        """Greedy estimate: D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md)."""
+        if target == LOCAL:
+            return self.cpu_wait_s + self.compute_s[LOCAL]
+        transfer = self.up_bytes * 8.0 / self.up_bps + self.down_bytes * 8.0 / self.down_bps + self.access_rtt_s
+        if target == EDGE:
+            return transfer + self.edge_wait_s + self.compute_s[EDGE]
+        wan = (self.up_bytes + self.down_bytes) * 8.0 / self.wan_bps + self.wan_rtt_s
+        return transfer + wan + self.compute_s[CLOUD]
+
+
+class Policy(Protocol):
+    name: str
+
+    def decide(self, obs: Observation) -> int: ...
+
+    def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool) -> None: ...
+
+
+class _Fixed:
+    def __init__(self, name: str, target: int):
+        self.name, self._target = name, target
+
+    def decide(self, obs: Observation) -> int:
+        return self._target
+
+    def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool) -> None:
+        pass
+
+
+class GreedyLatency(_Fixed):
+    """Minimum estimated latency over local, edge and cloud."""
+
+    def __init__(self, name: str = "greedy"):
+        super().__init__(name, LOCAL)
+
+    def decide(self, obs: Observation) -> int:
+        local = obs.estimated_latency_s(LOCAL)
+        edge = obs.estimated_latency_s(EDGE)
+        cloud = obs.estimated_latency_s(CLOUD)
+        if local <= edge and local <= cloud:
+            return LOCAL
+        return EDGE if edge <= cloud else CLOUD
+
+
+class RandomTarget(_Fixed):
+    """Draws the target with fixed probabilities (params p_local, p_edge, p_cloud; they are normalised)."""
+
+    def __init__(self, rng: np.random.Generator, p_local: float = 1 / 3, p_edge: float = 1 / 3,
+                 p_cloud: float = 1 / 3):
+        super().__init__("random", LOCAL)
+        weights = np.array([p_local, p_edge, p_cloud], dtype=float)
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError("p_local, p_edge, p_cloud must be >= 0 with a positive sum")
+        self._cdf = np.cumsum(weights / weights.sum()).tolist()
+        self._uniform = rng.random
+        self._buffer: list[float] = []
+
+    def decide(self, obs: Observation) -> int:
+        if not self._buffer:  # draw in blocks: one numpy call per 4096 decisions
+            self._buffer = self._uniform(4096).tolist()
+        u = self._buffer.pop()
+        cdf = self._cdf
+        return LOCAL if u < cdf[0] else (EDGE if u < cdf[1] else CLOUD)
+
+
+def _random(params: dict[str, Any], rng: np.random.Generator) -> Policy:
+    allowed = {"p_local", "p_edge", "p_cloud"}
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(f"policy 'random' has no parameter {', '.join(sorted(unknown))}; allowed: "
+                         f"{', '.join(sorted(allowed))}")
+    return RandomTarget(rng, **{k: float(v) for k, v in params.items()})
+
+
+PolicyFactory = Callable[[dict[str, Any], np.random.Generator], Policy]
+
+
+def _no_params(name: str, make: Callable[[], Policy]) -> PolicyFactory:
+    def factory(params: dict[str, Any], rng: np.random.Generator) -> Policy:
+        if params:
+            raise ValueError(f"policy {name!r} takes no parameters, got {', '.join(params)}")
+        return make()
+
+    return factory
+
+
+_BUILTIN: dict[str, PolicyFactory] = {
+    "local": _no_params("local", lambda: _Fixed("local", LOCAL)),
+    "edge": _no_params("edge", lambda: _Fixed("edge", EDGE)),
+    "cloud": _no_params("cloud", lambda: _Fixed("cloud", CLOUD)),
+    "greedy": _no_params("greedy", lambda: GreedyLatency("greedy")),
+    "greedy-latency": _no_params("greedy-latency", lambda: GreedyLatency("greedy-latency")),
+    "random": _random,
+}
+
+
+def registry() -> dict[str, PolicyFactory]:
+    """Built-in policies plus those installed under the `edgefed.policies` entry-point group."""
+    found = dict(_BUILTIN)
+    for ep in entry_points(group="edgefed.policies"):
+        found.setdefault(ep.name, ep.load())
+    return found
+
+
+def make_policy(name: str, params: dict[str, Any], rng: np.random.Generator) -> Policy:
+    policies = registry()
+    if name not in policies:
+        raise ValueError(f"unknown policy {name!r}; allowed: {', '.join(sorted(policies))}")
+    return policies[name](dict(params), rng)

@@ -1,0 +1,59 @@
+"""The per-request table: preallocated numpy columns (struct of arrays) that grow geometrically."""
+from __future__ import annotations
+
+import numpy as np
+
+# drop reasons (column `dropped`)
+SERVED, BATTERY_EMPTY = 0, 1
+DROP_REASONS = ("served", "battery-empty")
+
+COLUMNS: dict[str, type] = {
+    "arrival_s": np.float64,
+    "device": np.int32,
+    "target": np.int8,
+    "hour": np.int32,  # simulated hour forecast by this request
+    "model_version": np.int32,
+    "deadline_s": np.float64,
+    "latency_s": np.float64,
+    "queue_s": np.float64,  # waiting for a CPU (device or server)
+    "transfer_s": np.float64,  # time on shared links (and radio promotion)
+    "compute_s": np.float64,
+    "propagation_s": np.float64,
+    "energy_compute_j": np.float64,
+    "energy_radio_j": np.float64,  # transmit + receive + promotion; tails are per device
+    "bytes_up": np.float64,
+    "dropped": np.int8,
+    "forecast_error": np.float64,  # prediction - truth (z-scored); NaN where unavailable
+    "baseline_error": np.float64,  # persistence forecast error on the same hour
+}
+
+
+class Recorder:
+    """Columns indexed by request row; rows are appended at arrival and filled in as the request completes."""
+
+    def __init__(self, capacity: int = 1 << 14):
+        self.size = 0
+        self._capacity = max(16, capacity)
+        self.columns = {name: np.zeros(self._capacity, dtype) for name, dtype in COLUMNS.items()}
+        self._bind()
+
+    def _bind(self) -> None:
+        # attributes for the hot path: one attribute load instead of a dict lookup per write
+        for name, column in self.columns.items():
+            setattr(self, name, column)
+
+    def new_row(self) -> int:
+        row = self.size
+        if row == self._capacity:
+            self._capacity *= 2
+            for name, column in self.columns.items():
+                grown = np.zeros(self._capacity, column.dtype)
+                grown[:row] = column
+                self.columns[name] = grown
+            self._bind()
+        self.size = row + 1
+        return row
+
+    def table(self) -> dict[str, np.ndarray]:
+        """The filled rows, column by column (views, not copies)."""
+        return {name: column[: self.size] for name, column in self.columns.items()}

@@ -1,0 +1,286 @@
+"""Scenario files: a typed, frozen schema loaded with yaml.safe_load, and one-line errors."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
+                      field_validator, model_validator)
+
+from sim import units
+from sim.profiles import DEVICES, LINKS
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; str() is one or more lines 'file: field: what is allowed'."""
+
+
+def _unit(parse, suffix: str, *, positive: bool = True):
+    def check(value: Any) -> float:
+        number = parse(value)
+        if positive and number <= 0:
+            raise ValueError(f"must be > 0, got {value!r}")
+        return number
+
+    # serialise back to a string that the same parser reads, so a resolved scenario reloads
+    return Annotated[float, BeforeValidator(check), PlainSerializer(lambda v: f"{v!r}{suffix}", return_type=str)]
+
+
+Duration = _unit(units.duration_s, "s")
+Bitrate = _unit(units.bitrate_bps, "bps")
+EventRate = _unit(units.event_rate_per_s, "/s")
+Energy = _unit(units.energy_j, "J")
+Power = _unit(units.power_w, "W", positive=False)
+Size = _unit(units.size_bytes, "B")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyConfig(Strict):
+    name: str = "greedy"
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from sim.policies import registry  # the registry imports nothing from here
+
+        if name not in registry():
+            raise ValueError(f"unknown policy {name!r}; allowed: {', '.join(sorted(registry()))}")
+        return name
+
+    @model_validator(mode="after")
+    def _params_fit(self) -> "PolicyConfig":
+        import numpy as np
+
+        from sim.policies import make_policy
+
+        try:
+            make_policy(self.name, self.params, np.random.default_rng(0))
+        except (TypeError, ValueError) as exc:
+            raise _FieldError("policy.params", str(exc)) from None
+        return self
+
+
+class Workload(Strict):
+    kind: Literal["poisson", "periodic"] = "poisson"
+    rate: EventRate
+    deadline: Duration
+
+
+class FleetGroup(Strict):
+    profile: str
+    count: int = Field(ge=1)
+    link: str = "wifi"
+    workload: Workload
+    battery: Energy | None = None  # overrides the profile's battery; omit for the profile default
+
+    @field_validator("link")
+    @classmethod
+    def _known_link(cls, link: str) -> str:
+        if link not in LINKS:
+            raise ValueError(f"unknown link {link!r}; allowed: {', '.join(LINKS)}")
+        return link
+
+
+class EdgeServer(Strict):
+    cores: int = Field(default=8, ge=1)
+    speed: float = Field(default=5e10, gt=0, description="FLOP/s per core")
+
+
+class Cloud(Strict):
+    cores: int = Field(default=64, ge=1)
+    speed: float = Field(default=1e11, gt=0, description="FLOP/s per core")
+    wan_up: Bitrate = 100e6
+    wan_down: Bitrate = 100e6
+    wan_rtt: Duration = 0.040
+
+
+class ModelConfig(Strict):
+    cell: Literal["lstm", "gru"] = "lstm"
+    hidden: int = Field(default=16, ge=1, le=1024)
+    layers: int = Field(default=1, ge=1, le=8)
+    window: int = Field(default=24, ge=2, le=24 * 14)
+    calendar: bool = False
+
+
+class Models(Strict):
+    edge: ModelConfig = ModelConfig()
+    int8_on_device: bool = True  # devices serve the int8-quantised edge model
+
+
+class Pretrain(Strict):
+    """Federated rounds on the devices' history before the deployment starts (not charged in simulated time)."""
+
+    rounds: int = Field(default=3, ge=0)
+    clients_per_round: int = Field(default=10, ge=1)
+    local_epochs: int = Field(default=2, ge=1)
+    span: Duration = 60 * 86400.0
+
+
+class Federation(Strict):
+    enabled: bool = True
+    pretrain: Pretrain = Pretrain()
+    rounds: int = Field(default=2, ge=0)
+    first_round_at: Duration = 600.0
+    every: Duration = 1800.0
+    clients_per_round: int = Field(default=5, ge=1)
+    local_epochs: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=0.01, gt=0, le=1)
+    train_span: Duration = 14 * 86400.0
+    round_deadline: Duration = 600.0
+    strategy: Literal["fedavg"] = "fedavg"
+
+
+class Data(Strict):
+    start: str = "2013-06-01"
+    history: Duration = 120 * 86400.0
+
+    @field_validator("start")
+    @classmethod
+    def _in_range(cls, start: str) -> str:
+        import datetime
+
+        try:
+            day = datetime.date.fromisoformat(start)
+        except ValueError:
+            raise ValueError(f"must be a date YYYY-MM-DD, got {start!r}") from None
+        if not datetime.date(2012, 11, 1) <= day <= datetime.date(2013, 12, 31):
+            raise ValueError(f"must be between 2012-11-01 and 2013-12-31 (the data set's range), got {start!r}")
+        return start
+
+
+class Scenario(Strict):
+    name: str
+    description: str = ""
+    seed: int = Field(default=0, ge=0)
+    duration: Duration
+    policy: PolicyConfig = PolicyConfig()
+    fleet: list[FleetGroup] = Field(min_length=1)
+    edge: EdgeServer = EdgeServer()
+    cloud: Cloud = Cloud()
+    models: Models = Models()
+    federation: Federation = Federation()
+    data: Data = Data()
+
+    @model_validator(mode="after")
+    def _known_profiles(self) -> "Scenario":
+        for i, group in enumerate(self.fleet):
+            if group.profile not in DEVICES:
+                raise _FieldError(f"fleet[{i}].profile",
+                                  f"unknown profile {group.profile!r}; allowed: {', '.join(DEVICES)}")
+        horizon = self.duration + 2 * 86400
+        if horizon > 200 * 86400:
+            raise _FieldError("duration", f"must be <= 198 days (data after the start date), got {self.duration:g}s")
+        return self
+
+    @property
+    def device_count(self) -> int:
+        return sum(g.count for g in self.fleet)
+
+
+class _FieldError(ValueError):
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+
+
+def _field_path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "(top level)"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        model = inner[0] if inner and isinstance(inner[0], type) else annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
+
+
+def _describe(error: dict) -> tuple[str, str]:
+    loc, kind, ctx, got = error["loc"], error["type"], error.get("ctx", {}), error.get("input")
+    if kind == "extra_forbidden":
+        return _field_path(loc), f"unknown key; allowed: {', '.join(_allowed_keys(loc))}"
+    if kind == "missing":
+        return _field_path(loc), "required field is missing"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()))
+        return _field_path(loc), f"must be {op} {bound}, got {got!r}"
+    if kind == "literal_error":
+        return _field_path(loc), f"must be one of {ctx.get('expected')}, got {got!r}"
+    if kind == "too_short":
+        return _field_path(loc), f"must have at least {ctx.get('min_length')} item(s), got {len(got or [])}"
+    if kind == "value_error":
+        cause = ctx.get("error")
+        if isinstance(cause, _FieldError):
+            return cause.path, str(cause)
+        return _field_path(loc), str(cause)
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        wanted = kind.split("_")[0]
+        return _field_path(loc), f"must be of type {wanted}, got {got!r}"
+    return _field_path(loc), error["msg"]
+
+
+def parse(data: Any, source: str = "<scenario>") -> Scenario:
+    """Validate a mapping into a Scenario; raise ScenarioError with one line per problem."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: (top level): must be a mapping of scenario fields, got "
+                            f"{'an empty file' if data is None else type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {path}: {message}" for path, message in map(_describe, exc.errors())]
+        raise ScenarioError("\n".join(dict.fromkeys(lines))) from None
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.__class__.__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ScenarioError(f"{path}: YAML syntax error at {where}: {problem}") from None
+    return parse(data, str(path))
+
+
+def with_overrides(scenario: Scenario, *, seed: int | None = None, policy: str | None = None,
+                   source: str = "<scenario>") -> Scenario:
+    """The same scenario with a CLI-chosen seed or policy, validated again."""
+    data = scenario.model_dump(mode="json")
+    if seed is not None:
+        data["seed"] = seed
+    if policy is not None:
+        data["policy"] = {"name": policy, "params": {}}
+    return parse(data, source)
+
+
+def dump(scenario: Scenario) -> str:
+    """The resolved scenario as YAML that load() reads back to an equal Scenario."""
+    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,68 @@
+"""Headline metrics of a run and the per-device energy table, computed from the recorded columns."""
+from __future__ import annotations
+
+import numpy as np
+
+from sim.energy import COMPONENTS
+from sim.policies import TARGET_NAMES
+from sim.recorder import SERVED
+
+
+def _finite_mean(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else None
+
+
+def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[float]], rounds: list[dict],
+              policy: str, seed: int, duration_s: float) -> dict:
+    served = table["dropped"] == SERVED
+    latency = table["latency_s"][served]
+    met = latency <= table["deadline_s"][served]
+    per_request_j = table["energy_compute_j"][served] + table["energy_radio_j"][served]
+    errors = table["forecast_error"][served]
+    baseline = table["baseline_error"][served]
+    both = np.isfinite(errors) & np.isfinite(baseline)
+    count = int(served.sum())
+    device_total = {c: float(np.sum(energy_by_component[c])) for c in energy_by_component}
+    return {
+        "policy": policy,
+        "seed": seed,
+        "simulated_s": duration_s,
+        "requests": int(len(served)),
+        "served": count,
+        "dropped": int(len(served) - count),
+        "share_by_target": {name: float(np.mean(table["target"][served] == i)) if count else 0.0
+                            for i, name in enumerate(TARGET_NAMES)},
+        "latency_mean_s": float(latency.mean()) if count else None,
+        "latency_p95_s": float(np.percentile(latency, 95)) if count else None,
+        "deadline_miss_rate": float(1.0 - met.mean()) if count else None,
+        "energy_per_request_j": float(per_request_j.mean()) if count else None,
+        "device_energy_j": device_total,
+        "bytes_offloaded": float(table["bytes_up"][served].sum()),
+        "forecast_scored": int(both.sum()),
+        "forecast_mse": _finite_mean(errors[both] ** 2),
+        "forecast_mae": _finite_mean(np.abs(errors[both])),
+        "persistence_mse": _finite_mean(baseline[both] ** 2),
+        "persistence_mae": _finite_mean(np.abs(baseline[both])),
+        "fl_pretrain_rounds": sum(r["phase"] == "pretrain" for r in rounds),
+        "fl_rounds": sum(r["phase"] == "deploy" for r in rounds),
+        "fl_aggregated_updates": int(sum(r["aggregated"] for r in rounds if r["phase"] == "deploy")),
+    }
+
+
+def device_rows(world) -> list[dict]:
+    """One row per device: class, link, requests, death time and energy by component (joules)."""
+    table = world.recorder.table()
+    requests = np.bincount(table["device"], minlength=world.n_devices)
+    served = np.bincount(table["device"][table["dropped"] == SERVED], minlength=world.n_devices)
+    rows = []
+    for d in world.devices:
+        row = {"device": d.index, "group": d.group, "profile": d.profile.name, "link": d.link.name,
+               "requests": int(requests[d.index]), "served": int(served[d.index]),
+               "battery_j": world.energy.capacity_j[d.index], "death_s": world.energy.death_s[d.index],
+               "model_version": world.device_version[d.index]}
+        for c in COMPONENTS:
+            row[f"energy_{c}_j"] = world.energy.spent[c][d.index]
+        row["energy_total_j"] = sum(world.energy.spent[c][d.index] for c in COMPONENTS)
+        rows.append(row)
+    return rows

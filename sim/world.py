@@ -1,0 +1,301 @@
+"""The SimPy world: devices, shared links, edge server and cloud; every request from arrival to reply."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import simpy
+
+from clients.model import ModelSpec, model_cost
+from sim import profiles, workload
+from sim.energy import FleetEnergy
+from sim.network import SharedLink
+from sim.policies import CLOUD, EDGE, LOCAL, Observation, make_policy
+from sim.recorder import BATTERY_EMPTY, Recorder
+from sim.servers import FifoServer
+from sim.scenario import Scenario
+
+# Request framing on top of the model's input/output tensors (assumed: TCP/IP + a small RPC header).
+REQUEST_OVERHEAD_BYTES = 200.0
+# Weight of the newest throughput sample in a device's running estimate.
+THROUGHPUT_EWMA = 0.2
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """A named random stream: adding a component never shifts another component's draws."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+@dataclass(frozen=True)
+class Device:
+    index: int
+    group: int
+    profile: profiles.DeviceProfile
+    link: profiles.LinkProfile
+
+
+class World:
+    """One simulation: build it from a scenario, optionally attach a federation process, run it."""
+
+    def __init__(self, scenario: Scenario, recorder_capacity: int | None = None):
+        self.scenario = scenario
+        self.env = env = simpy.Environment()
+        seed = scenario.seed
+        self.duration_s = scenario.duration
+        self.spec = ModelSpec(**scenario.models.edge.model_dump())
+        cost = model_cost(self.spec)
+        self.model_bytes = float(cost.bytes_int8 if scenario.models.int8_on_device else cost.bytes_fp32)
+        self.update_bytes = float(cost.bytes_fp32)
+        self.flops_per_train_sample = cost.flops_per_train_sample
+        self.up_bytes = cost.input_bytes + REQUEST_OVERHEAD_BYTES
+        self.down_bytes = cost.output_bytes + REQUEST_OVERHEAD_BYTES
+
+        self.devices: list[Device] = []
+        self.group_links: list[tuple[SharedLink, SharedLink]] = []
+        batteries, kinds, rates, deadlines = [], [], [], []
+        for g, group in enumerate(scenario.fleet):
+            profile, link = profiles.DEVICES[group.profile], profiles.LINKS[group.link]
+            self.group_links.append((SharedLink(env, link.up_bps, f"{group.profile}/{link.name}/up"),
+                                     SharedLink(env, link.down_bps, f"{group.profile}/{link.name}/down")))
+            for _ in range(group.count):
+                self.devices.append(Device(len(self.devices), g, profile, link))
+                batteries.append(group.battery if group.battery is not None else profile.battery_j)
+                kinds.append(workload.POISSON if group.workload.kind == "poisson" else workload.PERIODIC)
+                rates.append(group.workload.rate)
+                deadlines.append(group.workload.deadline)
+        n = len(self.devices)
+        self.energy = FleetEnergy([d.profile for d in self.devices], [d.link for d in self.devices], batteries)
+        self._kinds, self._rates = np.array(kinds), np.array(rates, dtype=float)
+        self._deadline = deadlines
+        self._up_link = [self.group_links[d.group][0] for d in self.devices]
+        self._down_link = [self.group_links[d.group][1] for d in self.devices]
+        self._access_rtt = [d.link.rtt_s for d in self.devices]
+        self._cpu = [FifoServer(d.profile.cores) for d in self.devices]
+        self._local_compute = [cost.flops_per_inference / d.profile.lstm_flops_per_s for d in self.devices]
+        self._up_bps = [d.link.up_bps for d in self.devices]
+        self._down_bps = [d.link.down_bps for d in self.devices]
+        self._edge_wait_seen = [0.0] * n
+
+        cloud = scenario.cloud
+        self.wan_up = SharedLink(env, cloud.wan_up, "wan/up")
+        self.wan_down = SharedLink(env, cloud.wan_down, "wan/down")
+        self._wan_rtt = cloud.wan_rtt
+        self.edge_server = FifoServer(scenario.edge.cores)
+        self.cloud_server = FifoServer(cloud.cores)
+        self._edge_compute = cost.flops_per_inference / scenario.edge.speed
+        self._cloud_compute = cost.flops_per_inference / cloud.speed
+
+        # model versions: the servers hold the newest global model, each device the newest it downloaded
+        self.global_version = 0
+        self.device_version = [0] * n
+        self.versions: dict[int, list[np.ndarray]] = {}
+
+        self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
+        self._arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s)
+        expected = int(self._rates.sum() * self.duration_s * 1.05) + 16
+        self.recorder = Recorder(recorder_capacity or expected)
+        self._obs = Observation()
+        self._mark = np.zeros(0)  # per-row scratch: when the current stage started
+        env.process(self._source())
+
+    @property
+    def n_devices(self) -> int:
+        return len(self.devices)
+
+    # --- running ------------------------------------------------------------------------------
+    def run(self, progress: Callable[[float], None] | None = None, steps: int = 100) -> None:
+        """Advance simulated time to the scenario's duration, reporting progress in `steps` slices."""
+        for i in range(1, steps + 1):
+            self.env.run(until=self.duration_s * i / steps)
+            if progress is not None:
+                progress(self.env.now)
+        self.energy.close(self.duration_s)
+
+    def _source(self):
+        env = self.env
+        timeout = env.timeout
+        arrive = self._arrive
+        for times, devs in self._arrivals:
+            for t, dev in zip(times.tolist(), devs.tolist()):
+                delay = t - env.now
+                yield timeout(delay if delay > 0.0 else 0.0)
+                arrive(dev)
+
+    def _scratch(self, row: int) -> None:
+        if row >= len(self._mark):
+            self._mark = np.resize(self._mark, max(1024, 2 * (row + 1)))
+
+    # --- one request ------------------------------------------------------------------------
+    def _arrive(self, dev: int) -> None:
+        now = self.env.now
+        rec = self.recorder
+        row = rec.new_row()
+        rec.arrival_s[row] = now
+        rec.device[row] = dev
+        rec.hour[row] = int(now // 3600.0)
+        deadline = self._deadline[dev]
+        rec.deadline_s[row] = deadline
+        energy = self.energy
+        if not energy.alive(dev, now):
+            rec.dropped[row] = BATTERY_EMPTY
+            rec.target[row] = -1
+            rec.latency_s[row] = np.nan
+            return
+        obs = self._obs
+        obs.now = now
+        obs.device = dev
+        obs.deadline_s = deadline
+        obs.battery_soc = energy.soc(dev, now)
+        cpu = self._cpu[dev]
+        obs.cpu_wait_s = cpu.wait_s(now)
+        obs.compute_s = (self._local_compute[dev], self._edge_compute, self._cloud_compute)
+        obs.up_bytes = self.up_bytes
+        obs.down_bytes = self.down_bytes
+        obs.up_bps = self._up_bps[dev]
+        obs.down_bps = self._down_bps[dev]
+        obs.access_rtt_s = self._access_rtt[dev]
+        obs.wan_rtt_s = self._wan_rtt
+        obs.wan_bps = self.wan_up.bytes_per_s * 8.0
+        obs.edge_wait_s = self._edge_wait_seen[dev]
+        target = self.policy.decide(obs)
+        rec.target[row] = target
+        if target == LOCAL:
+            compute = self._local_compute[dev]
+            start = cpu.admit(now, compute)
+            joules = energy.compute(dev, compute)
+            latency = start + compute - now
+            rec.queue_s[row] = start - now
+            rec.compute_s[row] = compute
+            rec.latency_s[row] = latency
+            rec.energy_compute_j[row] = joules
+            rec.model_version[row] = self.device_version[dev]
+            self.policy.observe(LOCAL, latency, joules, latency <= deadline)
+            return
+        rec.bytes_up[row] = self.up_bytes
+        self._scratch(row)
+        delay, joules = energy.radio_start(dev, now)
+        rec.energy_radio_j[row] = joules
+        rec.transfer_s[row] = delay
+        if delay > 0.0:
+            self.env.timeout(delay, row).callbacks.append(self._after_promotion)
+        else:
+            self._mark[row] = now
+            self._up_link[dev].send(self.up_bytes, self._uploaded, row)
+
+    def _after_promotion(self, event: simpy.Event) -> None:
+        row = event._value
+        self._mark[row] = self.env.now
+        self._up_link[int(self.recorder.device[row])].send(self.up_bytes, self._uploaded, row)
+
+    def _uploaded(self, row: int) -> None:
+        now = self.env.now
+        rec = self.recorder
+        dev = int(rec.device[row])
+        took = now - self._mark[row]
+        rec.energy_radio_j[row] += self.energy.radio_end(dev, now, self.up_bytes, took, True)
+        rec.transfer_s[row] += took
+        self._up_bps[dev] += THROUGHPUT_EWMA * (self.up_bytes * 8.0 / max(took, 1e-9) - self._up_bps[dev])
+        if rec.target[row] == EDGE:
+            self._serve(row, self.edge_server, self._edge_compute, self._access_rtt[dev], True)
+        else:
+            self._mark[row] = now
+            self.wan_up.send(self.up_bytes, self._wan_uploaded, row)
+
+    def _wan_uploaded(self, row: int) -> None:
+        rec = self.recorder
+        rec.transfer_s[row] += self.env.now - self._mark[row]
+        dev = int(rec.device[row])
+        self._serve(row, self.cloud_server, self._cloud_compute, self._access_rtt[dev] + self._wan_rtt, False)
+
+    def _serve(self, row: int, server: FifoServer, compute: float, rtt: float, edge: bool) -> None:
+        now = self.env.now
+        start = server.admit(now, compute)
+        rec = self.recorder
+        rec.queue_s[row] = start - now
+        rec.compute_s[row] = compute
+        rec.propagation_s[row] = rtt  # both directions; added after the server so FIFO order is arrival order
+        rec.model_version[row] = self.global_version
+        if edge:
+            self._edge_wait_seen[int(rec.device[row])] = start - now
+        self.env.timeout(start - now + compute + rtt, row).callbacks.append(
+            self._reply_at_edge if edge else self._reply_from_cloud)
+
+    def _reply_from_cloud(self, event: simpy.Event) -> None:
+        row = event._value
+        self._mark[row] = self.env.now
+        self.wan_down.send(self.down_bytes, self._wan_downloaded, row)
+
+    def _wan_downloaded(self, row: int) -> None:
+        self.recorder.transfer_s[row] += self.env.now - self._mark[row]
+        self._download(row)
+
+    def _reply_at_edge(self, event: simpy.Event) -> None:
+        self._download(event._value)
+
+    def _download(self, row: int) -> None:
+        now = self.env.now
+        dev = int(self.recorder.device[row])
+        delay, joules = self.energy.radio_start(dev, now)
+        rec = self.recorder
+        rec.energy_radio_j[row] += joules
+        rec.transfer_s[row] += delay
+        self._mark[row] = now + delay
+        if delay > 0.0:
+            self.env.timeout(delay, row).callbacks.append(
+                lambda e: self._down_link[dev].send(self.down_bytes, self._delivered, e._value))
+        else:
+            self._down_link[dev].send(self.down_bytes, self._delivered, row)
+
+    def _delivered(self, row: int) -> None:
+        now = self.env.now
+        rec = self.recorder
+        dev = int(rec.device[row])
+        took = now - self._mark[row]
+        joules = self.energy.radio_end(dev, now, self.down_bytes, took, False)
+        rec.energy_radio_j[row] += joules
+        rec.transfer_s[row] += took
+        self._down_bps[dev] += THROUGHPUT_EWMA * (self.down_bytes * 8.0 / max(took, 1e-9) - self._down_bps[dev])
+        latency = now - rec.arrival_s[row]
+        rec.latency_s[row] = latency
+        self.policy.observe(int(rec.target[row]), latency, rec.energy_radio_j[row], latency <= rec.deadline_s[row])
+
+    # --- federation hooks ---------------------------------------------------------------------
+    def alive(self, dev: int) -> bool:
+        return self.energy.alive(dev, self.env.now)
+
+    def train(self, dev: int, samples: int, epochs: int) -> float:
+        """Occupy one device core with local training; charge its energy; return the finish time."""
+        seconds = self.flops_per_train_sample * samples * epochs / self.devices[dev].profile.lstm_flops_per_s
+        start = self._cpu[dev].admit(self.env.now, seconds)
+        self.energy.compute(dev, seconds)
+        return start + seconds
+
+    def transfer(self, dev: int, nbytes: float, uplink: bool, on_done: Callable[[], None]) -> None:
+        """Carry a model or an update between device and cloud over the access link and the WAN."""
+        hops = [self._up_link[dev], self.wan_up] if uplink else [self.wan_down, self._down_link[dev]]
+        access_first = uplink
+        env, energy = self.env, self.energy
+
+        def start_access() -> None:
+            delay, _ = energy.radio_start(dev, env.now)
+            begun = env.now + delay
+
+            def access_done(_: int) -> None:
+                energy.radio_end(dev, env.now, nbytes, env.now - begun, uplink)
+                (start_wan if access_first else on_done)()
+
+            link = hops[0] if access_first else hops[1]
+            env.timeout(delay).callbacks.append(lambda _: link.send(nbytes, access_done, 0))
+
+        def start_wan() -> None:
+            link = hops[1] if access_first else hops[0]
+            link.send(nbytes, lambda _: (on_done if access_first else start_access)(), 0)
+
+        (start_access if access_first else start_wan)()
+
+    def publish(self, version: int, arrays: list[np.ndarray]) -> None:
+        """The servers start serving a new global model version."""
+        self.versions[version] = arrays
+        self.global_version = version

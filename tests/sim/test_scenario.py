@@ -1,0 +1,115 @@
+"""The scenario loader accepts good files and rejects bad ones with one-line errors naming file and field."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim import scenario as scenarios
+from sim import units
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+
+
+def _base() -> dict:
+    return yaml.safe_load(QUICKSTART.read_text())
+
+
+def _write(tmp_path: Path, data) -> Path:
+    path = tmp_path / "x.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(scenarios.ScenarioError) as info:
+        scenarios.load(path)
+    return str(info.value)
+
+
+def test_units_parse_natural_strings():
+    assert units.duration_s("250ms") == pytest.approx(0.25)
+    assert units.duration_s("15min") == 900.0
+    assert units.duration_s("24h") == 86400.0
+    assert units.bitrate_bps("50Mbps") == 50e6
+    assert units.event_rate_per_s("2/min") == pytest.approx(1 / 30)
+    assert units.energy_j("15Wh") == 54000.0
+
+
+def test_quickstart_loads_and_round_trips(tmp_path):
+    loaded = scenarios.load(QUICKSTART)
+    assert loaded.device_count == 20 and len({g.profile for g in loaded.fleet}) == 3
+    assert loaded.duration == 3600.0 and loaded.fleet[1].workload.rate == pytest.approx(0.2)
+    again = scenarios.load(_write(tmp_path, scenarios.dump(loaded)))
+    assert again == loaded
+
+
+def _mutate(change):
+    data = _base()
+    change(data)
+    return data
+
+
+BAD = {
+    "unknown key": (lambda d: d.update(colour="red"), "colour: unknown key; allowed: name,"),
+    "nested unknown key": (lambda d: d["fleet"][0].update(speed=3), "fleet[0].speed: unknown key; allowed: profile,"),
+    "zero count": (lambda d: d["fleet"][1].update(count=0), "fleet[1].count: must be >= 1, got 0"),
+    "negative count": (lambda d: d["fleet"][0].update(count=-3), "fleet[0].count: must be >= 1, got -3"),
+    "bad unit": (lambda d: d.update(duration="3 parsecs"), "duration: expected a duration such as '250ms'"),
+    "bare number": (lambda d: d["fleet"][0]["workload"].update(deadline=5), "fleet[0].workload.deadline: expected a duration with a unit"),
+    "unknown policy": (lambda d: d.update(policy={"name": "telepathy"}), "policy.name: unknown policy 'telepathy'; allowed: cloud, edge,"),
+    "unknown profile": (lambda d: d["fleet"][2].update(profile="cray-1"), "fleet[2].profile: unknown profile 'cray-1'; allowed: mcu-cortex-m4,"),
+    "unknown link": (lambda d: d["fleet"][2].update(link="smoke-signals"), "fleet[2].link: unknown link 'smoke-signals'; allowed: lte,"),
+    "wrong type": (lambda d: d["federation"].update(rounds="many"), "federation.rounds: must be of type int, got 'many'"),
+    "duration zero": (lambda d: d.update(duration="0s"), "duration: must be > 0, got '0s'"),
+    "empty fleet": (lambda d: d.update(fleet=[]), "fleet: must have at least 1 item(s), got 0"),
+    "missing field": (lambda d: d.pop("duration"), "duration: required field is missing"),
+    "bad cell": (lambda d: d["models"]["edge"].update(cell="transformer"), "models.edge.cell: must be one of 'lstm' or 'gru', got 'transformer'"),
+    "date out of range": (lambda d: d["data"].update(start="2020-01-01"), "data.start: must be between 2012-11-01 and 2013-12-31"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_bad_scenarios_get_one_line_errors(tmp_path, kind):
+    change, expected = BAD[kind]
+    path = _write(tmp_path, _mutate(change))
+    message = _error(path)
+    assert message.startswith(f"{path}: ")
+    assert expected in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "(top level): must be a mapping of scenario fields, got an empty file"),
+    ("name: [unclosed\n", "YAML syntax error at line 2"),
+    ("- just\n- a list\n", "(top level): must be a mapping of scenario fields, got list"),
+])
+def test_unusable_files(tmp_path, text, expected):
+    path = _write(tmp_path, text)
+    assert expected in _error(path)
+
+
+def test_missing_file(tmp_path):
+    assert _error(tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: file not found"
+
+
+def test_cli_validate_exit_codes(tmp_path):
+    bad = _write(tmp_path, _mutate(lambda d: d["fleet"][1].update(count=0)))
+    cli = [sys.executable, "-m", "sim.cli", "validate"]
+    failed = subprocess.run(cli + [str(bad)], capture_output=True, text=True, cwd=ROOT)
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == f"error: {bad}: fleet[1].count: must be >= 1, got 0"
+    assert "Traceback" not in failed.stderr + failed.stdout
+    good = subprocess.run(cli + [str(QUICKSTART)], capture_output=True, text=True, cwd=ROOT)
+    assert good.returncode == 0 and "20 devices" in good.stdout
+
+
+def test_cli_unknown_policy_override(tmp_path):
+    cli = [sys.executable, "-m", "sim.cli", "run", str(QUICKSTART), "--policy", "nope", "--out", str(tmp_path / "r")]
+    failed = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT)
+    assert failed.returncode == 2 and "policy.name: unknown policy 'nope'" in failed.stderr
+    assert "Traceback" not in failed.stderr and not (tmp_path / "r").exists()
