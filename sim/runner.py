@@ -28,8 +28,11 @@ class RunResult:
 
 def _score_on_devices(scenario: scenarios.Scenario):
     """Without Flower: each device scores its own requests in-process, exactly as its ClientApp would."""
+    import torch
+
     from clients.device import DeviceSettings, score_requests
 
+    torch.set_num_threads(1)  # tiny models: extra threads only contend (and stall when cores are shared)
     settings = DeviceSettings.from_scenario(scenario)
 
     def evaluate(requests: Requests, versions):

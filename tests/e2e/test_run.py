@@ -19,18 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "name": "tiny",
     "seed": 7,
-    "duration": "20min",
+    "duration": "3h",
     "policy": {"name": "greedy"},
     "fleet": [
         {"profile": "raspberry-pi-4", "count": 3, "link": "wifi",
-         "workload": {"kind": "poisson", "rate": "6/min", "deadline": "100ms"}},
+         "workload": {"kind": "poisson", "rate": "2/min", "deadline": "100ms"}},
         {"profile": "smartphone", "count": 2, "link": "lte",
-         "workload": {"kind": "periodic", "rate": "4/min", "deadline": "300ms"}},
+         "workload": {"kind": "periodic", "rate": "1/min", "deadline": "300ms"}},
     ],
     "models": {"edge": {"hidden": 16}},
-    "federation": {"enabled": True, "rounds": 2, "first_round_at": "2min", "every": "8min",
+    "federation": {"enabled": True, "rounds": 2, "first_round_at": "20min", "every": "1h",
                    "clients_per_round": 3, "local_epochs": 2, "learning_rate": 0.01, "train_span": "14d",
-                   "round_deadline": "3min"},
+                   "round_deadline": "5min"},
 }
 
 

@@ -43,7 +43,7 @@ def test_units_parse_natural_strings():
 def test_quickstart_loads_and_round_trips(tmp_path):
     loaded = scenarios.load(QUICKSTART)
     assert loaded.device_count == 20 and len({g.profile for g in loaded.fleet}) == 3
-    assert loaded.duration == 3600.0 and loaded.fleet[1].workload.rate == pytest.approx(0.2)
+    assert loaded.duration == 7200.0 and loaded.fleet[1].workload.rate == pytest.approx(0.2)
     again = scenarios.load(_write(tmp_path, scenarios.dump(loaded)))
     assert again == loaded
 
