@@ -80,6 +80,13 @@ class FleetEnergy:
         self._charge(dev, "radio_tx", promotion_j)
         return link.promotion_s, promotion_j
 
+    def radio_idle_s(self, dev: int, now: float) -> float:
+        """Seconds since the radio last finished a transfer: 0 while one is active, inf if never used."""
+        if self._radio_active[dev]:
+            return 0.0
+        since = self._radio_idle_since[dev]
+        return float("inf") if since is None else now - since
+
     def radio_end(self, dev: int, now: float, nbytes: float, seconds: float, uplink: bool) -> float:
         """A transfer of nbytes that took `seconds` ends; returns its active-radio joules."""
         link = self.links[dev]

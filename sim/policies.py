@@ -13,8 +13,9 @@ TARGET_NAMES = ("local", "edge", "cloud")
 class Observation:
     """What a device knows when a request arrives; the world refills one instance per request (no allocation)."""
 
-    __slots__ = ("now", "device", "deadline_s", "battery_soc", "cpu_wait_s", "compute_s", "up_bytes",
-                 "down_bytes", "up_bps", "down_bps", "access_rtt_s", "wan_rtt_s", "wan_bps", "edge_wait_s")
+    __slots__ = ("now", "device", "group", "deadline_s", "battery_soc", "cpu_wait_s", "compute_s", "up_bytes",
+                 "down_bytes", "up_bps", "down_bps", "access_rtt_s", "wan_rtt_s", "wan_bps", "edge_wait_s",
+                 "compute_w", "radio", "radio_idle_s", "local_version", "server_version")
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -31,6 +32,12 @@ class Observation:
         self.wan_rtt_s = 0.0
         self.wan_bps = 1.0
         self.edge_wait_s = 0.0  # queue wait the edge server last reported to this device
+        self.group = 0  # the device's class (fleet entry)
+        self.compute_w = 0.0  # device power above idle while computing
+        self.radio = None  # the device's LinkProfile: promotion, tail and power coefficients
+        self.radio_idle_s = float("inf")  # since the radio last finished a transfer (0 while active)
+        self.local_version = 0  # model version on the device
+        self.server_version = 0  # model version the edge server and cloud serve
 
     def estimated_latency_s(self, target: int) -> float:
         """Greedy estimate: D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md)."""
@@ -41,6 +48,24 @@ class Observation:
             return transfer + self.edge_wait_s + self.compute_s[EDGE]
         wan = (self.up_bytes + self.down_bytes) * 8.0 / self.wan_bps + self.wan_rtt_s
         return transfer + wan + self.compute_s[CLOUD]
+
+
+    def estimated_energy_j(self, target: int) -> float:
+        """Device energy of serving one request at `target`: compute above idle, or the radio's share.
+
+        Offloading pays transmit and receive (P = a*rate + b) and, if the radio has gone idle,
+        a promotion and a fresh tail; inside the tail it pays only the tail it extends.
+        """
+        if target == LOCAL:
+            return self.compute_w * self.compute_s[LOCAL]
+        radio = self.radio
+        up_s = self.up_bytes * 8.0 / self.up_bps
+        down_s = self.down_bytes * 8.0 / self.down_bps
+        active = (radio.a_up_w_per_mbps * self.up_bytes + radio.a_down_w_per_mbps * self.down_bytes) * 8e-6 \
+            + radio.base_w * (up_s + down_s)
+        if self.radio_idle_s >= radio.tail_s:
+            return active + radio.promotion_s * radio.promotion_w + radio.tail_s * radio.tail_w
+        return active + self.radio_idle_s * radio.tail_w
 
 
 class Policy(Protocol):

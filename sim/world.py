@@ -93,6 +93,8 @@ class World:
         self.versions: dict[int, list[np.ndarray]] = {}
 
         self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
+        if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
+            self.policy.bind(self)
         self._arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s)
         expected = int(self._rates.sum() * self.duration_s * 1.05) + 16
         self.recorder = Recorder(recorder_capacity or expected)
@@ -159,6 +161,13 @@ class World:
         obs.wan_rtt_s = self._wan_rtt
         obs.wan_bps = self.wan_up.bytes_per_s * 8.0
         obs.edge_wait_s = self._edge_wait_seen[dev]
+        device = self.devices[dev]
+        obs.group = device.group
+        obs.compute_w = energy.dynamic_w[dev]
+        obs.radio = device.link
+        obs.radio_idle_s = energy.radio_idle_s(dev, now)
+        obs.local_version = self.device_version[dev]
+        obs.server_version = self.global_version
         target = self.policy.decide(obs)
         rec.target[row] = target
         if target == LOCAL:
