@@ -83,7 +83,8 @@ def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float]
         world.run(progress)
         table = world.recorder.table()
         score(table, requests_by_device(table, scenario.models.int8_on_device), fleet.evaluate, world.versions)
-        holder.update(world=world, rounds=coordinator.rounds, exchanged=fleet.exchanged)
+        holder.update(world=world, rounds=coordinator.rounds, round_clients=coordinator.round_clients,
+                      exchanged=fleet.exchanged)
 
     return app
 

@@ -1,6 +1,7 @@
 """The federated round coordinator: a SimPy process that replays what each Flower round costs."""
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -55,6 +56,7 @@ class Coordinator:
         self.strategy = make_strategy(self.settings.strategy)
         self.rng = stream(world.scenario.seed, "federation")
         self.version = 0
+        self.round_clients: list[dict] = []
         initial, self.rounds = pretrain(fleet, world.n_devices, initial, self.settings.pretrain,
                                         stream(world.scenario.seed, "pretrain"), self.settings.learning_rate)
         world.publish(0, initial)
@@ -86,15 +88,23 @@ class Coordinator:
                   "server-round": server_round}
         global_arrays = ArrayRecord(world.versions[self.version])
         replies = self.fleet.train(server_round, selected, global_arrays, config) if selected else {}
-        uploaded: dict[int, float] = {}
+        timeline = {d: {"round": server_round, "device": d, "profile": world.devices[d].profile.name,
+                        "start_s": start, "download_end_s": float("nan"), "train_start_s": float("nan"),
+                        "train_end_s": float("nan"), "upload_end_s": float("nan"), "deadline_s": deadline}
+                    for d in selected}
         failed = [d for d in selected if d not in replies or replies[d].has_error()]
         for dev in selected:
             if dev not in failed:
-                samples = int(replies[dev].content["metrics"]["num-examples"])
-                self._replay_client(dev, samples, uploaded)
+                self._replay_client(dev, int(replies[dev].content["metrics"]["num-examples"]), timeline[dev])
         yield env.timeout(fed.round_deadline)
-        on_time = [d for d in selected if d in uploaded and uploaded[d] <= deadline]
-        stragglers = [d for d in selected if d not in failed and d not in on_time]
+        on_time = [d for d in selected if timeline[d]["upload_end_s"] <= deadline]
+        for dev in selected:
+            row = timeline[dev]
+            row["status"] = ("failed" if dev in failed else "aggregated" if dev in on_time
+                             else "dropout" if not world.alive(dev) else "straggler")
+            self.round_clients.append(row)
+        stragglers = [d for d in selected if timeline[d]["status"] == "straggler"]
+        dropouts = [d for d in selected if timeline[d]["status"] == "dropout"]
         arrays, metrics = self.strategy.aggregate_train(server_round, [replies[d] for d in on_time])
         if arrays is not None:
             self.version += 1
@@ -103,26 +113,34 @@ class Coordinator:
         self.rounds.append({
             "phase": "deploy", "round": server_round, "start_s": start, "deadline_s": deadline,
             "selected": len(selected), "aggregated": len(on_time), "stragglers": len(stragglers),
-            "failed": len(failed), "model_version": self.version,
+            "failed": len(failed) + len(dropouts), "model_version": self.version,
             "train_loss": float(metrics["train-loss"]) if metrics and "train-loss" in metrics else float("nan"),
-            "upload_bytes": world.update_bytes * len(uploaded),
+            "upload_bytes": world.update_bytes * sum(not math.isnan(timeline[d]["upload_end_s"]) for d in selected),
         })
 
-    def _replay_client(self, dev: int, samples: int, uploaded: dict[int, float]) -> None:
-        """Download the global model if the device lacks it, train, upload the update."""
+    def _replay_client(self, dev: int, samples: int, row: dict) -> None:
+        """Download the global model if the device lacks it, train, upload the update; note when each ends."""
         world, env = self.world, self.world.env
         epochs = self.settings.local_epochs
 
+        def uploaded() -> None:
+            row["upload_end_s"] = env.now
+
         def upload() -> None:
             if world.alive(dev):  # a device that died while training drops out of the round
-                world.transfer(dev, world.update_bytes, True, lambda: uploaded.__setitem__(dev, env.now))
+                world.transfer(dev, world.update_bytes, True, uploaded)
 
         def train() -> None:
             if world.alive(dev):
-                env.timeout(world.train(dev, samples, epochs) - env.now).callbacks.append(lambda _: upload())
+                row["train_start_s"], row["train_end_s"] = world.train(dev, samples, epochs)
+                env.timeout(row["train_end_s"] - env.now).callbacks.append(lambda _: upload())
+
+        def downloaded() -> None:
+            row["download_end_s"] = env.now
+            train()
 
         if world.device_version[dev] < self.version:
-            world.transfer(dev, world.model_bytes, False, train)
+            world.transfer(dev, world.model_bytes, False, downloaded)
         else:
             train()
 

@@ -1,7 +1,6 @@
 """The `edgefed` command line: run, validate."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -40,6 +39,30 @@ def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) ->
     loaded = _load(scenario)
     out_console.print(f"{scenario}: ok: {loaded.name!r}, {loaded.device_count} devices, "
                       f"{loaded.duration:g} s, policy {loaded.policy.name}", markup=False)
+
+
+@app.command()
+def profiles() -> None:
+    """List the device and link catalogue with the source of every number."""
+    from sim.profiles import DEVICES, LINKS
+
+    devices = Table(title="device profiles", show_lines=True)
+    for column in ("name", "LSTM FLOP/s", "cores", "idle W", "active W", "RAM", "battery", "sources"):
+        devices.add_column(column, overflow="fold")
+    for p in DEVICES.values():
+        devices.add_row(p.name, f"{p.lstm_flops_per_s:.3g}", str(p.cores), f"{p.idle_w:g}", f"{p.active_w:g}",
+                        f"{p.ram_bytes / 2**20:.0f} MiB", "mains" if p.battery_j is None else f"{p.battery_j / 3600:g} Wh",
+                        p.sources)
+    links = Table(title="links (radio power P = a_up*up + a_down*down + base)", show_lines=True)
+    for column in ("name", "up", "down", "RTT", "a_up W/Mbps", "a_down W/Mbps", "base W", "promotion",
+                   "tail", "sources"):
+        links.add_column(column, overflow="fold")
+    for l in LINKS.values():
+        links.add_row(l.name, f"{l.up_bps / 1e6:g} Mbps", f"{l.down_bps / 1e6:g} Mbps", f"{l.rtt_s * 1e3:g} ms",
+                      f"{l.a_up_w_per_mbps:g}", f"{l.a_down_w_per_mbps:g}", f"{l.base_w:g}",
+                      f"{l.promotion_s:g} s @ {l.promotion_w:g} W", f"{l.tail_s:g} s @ {l.tail_w:g} W", l.sources)
+    out_console.print(devices)
+    out_console.print(links)
 
 
 def _headline(summary: dict) -> Table:

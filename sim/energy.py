@@ -1,13 +1,20 @@
-"""Device energy: batteries, idle and compute power, and the radio state machine (promotion, active, tail)."""
+"""Device energy: batteries with harvesting, idle and compute power, and the radio state machine."""
 from __future__ import annotations
 
+from sim.harvest import Solar
 from sim.profiles import DeviceProfile, LinkProfile
 
 COMPONENTS = ("compute", "radio_tx", "radio_rx", "radio_tail", "idle")
 
 
 class FleetEnergy:
-    """Per-device energy ledgers, charged as energy is spent; idle drain is integrated lazily.
+    """Per-device energy ledgers and battery levels, charged as energy is spent.
+
+    Idle power and harvesting are integrated lazily (closed form) whenever a device's battery is
+    looked at, so they cost nothing per event. An empty battery switches the device off (no idle
+    drain, no service) until harvesting brings it back to `revive_soc`. Every joule taken from a
+    battery is booked to exactly one component, so for each device
+    sum(components) == initial - final + harvested - wasted (harvest that found the battery full).
 
     Radio (Huang et al. 2012): a transfer that starts while the radio is active or in its tail
     pays no promotion and ends the tail early; otherwise it pays promotion (time and energy)
@@ -16,49 +23,103 @@ class FleetEnergy:
     a * 8S/1e6 + b * d joules.
     """
 
-    def __init__(self, devices: list[DeviceProfile], links: list[LinkProfile], batteries: list[float | None]):
+    def __init__(self, devices: list[DeviceProfile], links: list[LinkProfile], batteries: list[float | None],
+                 harvest: list[Solar | None] | None = None, revive_soc: list[float] | None = None,
+                 cpu_scale: list[float] | None = None):
         n = len(devices)
+        scale = cpu_scale or [1.0] * n
         self.idle_w = [d.idle_w for d in devices]
-        self.dynamic_w = [d.active_w - d.idle_w for d in devices]
+        # DVFS: dynamic power ~ kappa f^3, so running at a fraction s of f_max scales it by s^3
+        self.dynamic_w = [(d.active_w - d.idle_w) * s**3 for d, s in zip(devices, scale)]
         self.links = links
         self.capacity_j = list(batteries)
+        self.level_j: list[float | None] = list(batteries)
+        self.harvest = harvest or [None] * n
+        self.revive_soc = revive_soc or [0.2] * n
+        self.harvested_j = [0.0] * n
+        self.wasted_j = [0.0] * n
         self.spent = {c: [0.0] * n for c in COMPONENTS}
-        self._committed = [0.0] * n  # everything but idle, for the battery level
-        self.death_s: list[float | None] = [None] * n
+        self.death_s: list[float | None] = [None] * n  # first time the battery emptied
+        self.deaths = [0] * n
+        self._off = [False] * n
+        self._last = [0.0] * n
         self._radio_active = [0] * n
         self._radio_idle_since: list[float | None] = [None] * n  # end of the last transfer (tail start)
 
     # --- battery ------------------------------------------------------------------------------
-    def alive(self, dev: int, now: float) -> bool:
-        """False once the battery is empty; records the instant it emptied."""
-        if self.death_s[dev] is not None:
-            return False
+    def _gain(self, dev: int, level: float, joules: float) -> float:
+        """Add harvested joules, spilling what does not fit."""
+        self.harvested_j[dev] += joules
+        level += joules
         capacity = self.capacity_j[dev]
-        if capacity is None:
-            return True
-        idle = self.idle_w[dev]
-        left = capacity - self._committed[dev]
-        if left <= 0.0 or (idle > 0.0 and left - idle * now <= 0.0):
-            self.death_s[dev] = min(now, max(left, 0.0) / idle) if idle > 0.0 else now
-            return False
-        return True
+        if level > capacity:
+            self.wasted_j[dev] += level - capacity
+            level = capacity
+        return level
+
+    def _switch_off(self, dev: int, when: float) -> None:
+        self._off[dev] = True
+        self.deaths[dev] += 1
+        if self.death_s[dev] is None:
+            self.death_s[dev] = when
+
+    def _settle(self, dev: int, now: float) -> None:
+        """Integrate idle drain and harvest since the device was last looked at."""
+        last = self._last[dev]
+        if now <= last:
+            return
+        self._last[dev] = now
+        level = self.level_j[dev]
+        if level is None:  # mains powered
+            self.spent["idle"][dev] += self.idle_w[dev] * (now - last)
+            return
+        panel = self.harvest[dev]
+        gain = panel.energy_j(last, now) if panel is not None else 0.0
+        if not self._off[dev]:
+            drain = self.idle_w[dev] * (now - last)
+            if level + gain - drain > 0.0:
+                self.spent["idle"][dev] += drain
+                self.level_j[dev] = self._gain(dev, level - drain, gain)
+                return
+            # emptied inside the interval: assume constant net power over it to place the instant
+            share = level / (drain - gain) if drain > gain else 1.0
+            self.spent["idle"][dev] += drain * share
+            self.harvested_j[dev] += gain * share
+            self._switch_off(dev, last + share * (now - last))
+            level, gain = 0.0, gain * (1.0 - share)
+        level = self._gain(dev, level, gain)
+        self.level_j[dev] = level
+        if level >= self.revive_soc[dev] * self.capacity_j[dev]:
+            self._off[dev] = False
+
+    def alive(self, dev: int, now: float) -> bool:
+        """False while the battery is empty (or recharging below the revive level)."""
+        self._settle(dev, now)
+        return not self._off[dev]
 
     def soc(self, dev: int, now: float) -> float:
         """State of charge in [0, 1]; 1.0 for mains-powered devices."""
         capacity = self.capacity_j[dev]
         if capacity is None:
             return 1.0
-        return max(0.0, 1.0 - (self._committed[dev] + self.idle_w[dev] * now) / capacity)
+        self._settle(dev, now)
+        return max(0.0, self.level_j[dev] / capacity)
 
-    def _charge(self, dev: int, component: str, joules: float) -> None:
+    def _charge(self, dev: int, component: str, joules: float, now: float) -> None:
+        self._settle(dev, now)
         self.spent[component][dev] += joules
-        self._committed[dev] += joules
+        level = self.level_j[dev]
+        if level is not None:
+            level -= joules
+            self.level_j[dev] = level
+            if level <= 0.0 and not self._off[dev]:
+                self._switch_off(dev, now)
 
     # --- compute --------------------------------------------------------------------------------
-    def compute(self, dev: int, seconds: float) -> float:
+    def compute(self, dev: int, seconds: float, now: float) -> float:
         """Charge the power above idle for `seconds` of busy CPU; returns the joules."""
         joules = self.dynamic_w[dev] * seconds
-        self._charge(dev, "compute", joules)
+        self._charge(dev, "compute", joules, now)
         return joules
 
     # --- radio ----------------------------------------------------------------------------------
@@ -73,11 +134,11 @@ class FleetEnergy:
         if idle_since is not None:
             gap = now - idle_since
             if gap < link.tail_s:
-                self._charge(dev, "radio_tail", gap * link.tail_w)
+                self._charge(dev, "radio_tail", gap * link.tail_w, now)
                 return 0.0, 0.0
-            self._charge(dev, "radio_tail", link.tail_s * link.tail_w)
+            self._charge(dev, "radio_tail", link.tail_s * link.tail_w, now)
         promotion_j = link.promotion_s * link.promotion_w
-        self._charge(dev, "radio_tx", promotion_j)
+        self._charge(dev, "radio_tx", promotion_j, now)
         return link.promotion_s, promotion_j
 
     def radio_idle_s(self, dev: int, now: float) -> float:
@@ -92,7 +153,7 @@ class FleetEnergy:
         link = self.links[dev]
         slope = link.a_up_w_per_mbps if uplink else link.a_down_w_per_mbps
         joules = slope * nbytes * 8e-6 + link.base_w * seconds
-        self._charge(dev, "radio_tx" if uplink else "radio_rx", joules)
+        self._charge(dev, "radio_tx" if uplink else "radio_rx", joules, now)
         self._radio_active[dev] -= 1
         if not self._radio_active[dev]:
             self._radio_idle_since[dev] = now
@@ -100,13 +161,11 @@ class FleetEnergy:
 
     # --- end of run -----------------------------------------------------------------------------
     def close(self, end_s: float) -> None:
-        """Charge open tails and idle power up to the end of the run (or each device's death)."""
+        """Charge open radio tails and idle power up to the end of the run."""
         for dev in range(len(self.idle_w)):
-            self.alive(dev, end_s)
-            stop = self.death_s[dev] if self.death_s[dev] is not None else end_s
             idle_since = self._radio_idle_since[dev]
-            if idle_since is not None and not self._radio_active[dev] and idle_since < stop:
+            if idle_since is not None and not self._radio_active[dev]:
                 link = self.links[dev]
-                self._charge(dev, "radio_tail", min(stop - idle_since, link.tail_s) * link.tail_w)
+                self._charge(dev, "radio_tail", min(end_s - idle_since, link.tail_s) * link.tail_w, end_s)
                 self._radio_idle_since[dev] = None
-            self.spent["idle"][dev] += self.idle_w[dev] * stop
+            self._settle(dev, end_s)

@@ -41,6 +41,11 @@ class SharedLink:
             self.busy_s += elapsed
         self._last = now
 
+    def counters(self) -> tuple[float, float]:
+        """(busy seconds, bytes carried) so far, brought up to the current instant."""
+        self._advance()
+        return self.busy_s, self.bytes_carried
+
     def send(self, nbytes: float, on_done: Callable[[int], None], token: int) -> None:
         """Start a flow of nbytes; call on_done(token) when its last byte is delivered."""
         self._advance()

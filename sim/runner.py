@@ -13,6 +13,8 @@ from sim.rundir import atomic_directory, write_csv, write_json, write_parquet
 from sim.summary import device_rows, summarize
 from sim.world import World
 
+ROUND_CLIENT_COLUMNS = ["round", "device", "profile", "status", "start_s", "download_end_s", "train_start_s",
+                        "train_end_s", "upload_end_s", "deadline_s"]
 ROUND_COLUMNS = ["phase", "round", "start_s", "deadline_s", "selected", "aggregated", "stragglers", "failed",
                  "model_version", "train_loss", "upload_bytes"]
 
@@ -24,6 +26,9 @@ class RunResult:
     requests: dict[str, np.ndarray]
     rounds: list[dict] = field(default_factory=list)
     devices: list[dict] = field(default_factory=list)
+    round_clients: list[dict] = field(default_factory=list)
+    links: list[dict] = field(default_factory=list)
+    battery: list[dict] = field(default_factory=list)
 
 
 def _score_on_devices(scenario: scenarios.Scenario):
@@ -56,12 +61,12 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         from server.app import run_federated  # the composition root may reach the cloud side
 
         out = run_federated(scenario, progress)
-        world, rounds = out["world"], out["rounds"]
+        world, rounds, round_clients = out["world"], out["rounds"], out["round_clients"]
         table = world.recorder.table()
     else:
         from clients.model import ModelSpec, build_model, get_arrays
 
-        world, rounds = World(scenario), []
+        world, rounds, round_clients = World(scenario), [], []
         world.publish(0, get_arrays(build_model(ModelSpec(**scenario.models.edge.model_dump()), scenario.seed)))
         world.run(progress)
         table = world.recorder.table()
@@ -69,7 +74,10 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
               world.versions)
     summary = summarize(table, world.energy.spent, rounds, world.policy.name, scenario.seed, scenario.duration)
     summary["scenario"] = scenario.name
-    return RunResult(scenario, summary, {k: np.array(v) for k, v in table.items()}, rounds, device_rows(world))
+    summary["edge_server_energy_j"] = world.edge_energy_j()
+    summary["harvested_j"] = float(sum(world.energy.harvested_j) - sum(world.energy.wasted_j))
+    return RunResult(scenario, summary, {k: np.array(v) for k, v in table.items()}, rounds, device_rows(world),
+                     round_clients, world.link_samples, world.battery_samples)
 
 
 def write_run(result: RunResult, out: str | Path, plots: bool = True) -> Path:
@@ -80,8 +88,10 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True) -> Path:
         write_json(staging / "summary.json", result.summary)
         write_parquet(staging / "requests.parquet", result.requests)
         write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
-        if result.devices:
-            write_csv(staging / "devices.csv", result.devices, list(result.devices[0]))
+        write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
+        for name, rows in (("devices", result.devices), ("links", result.links), ("battery", result.battery)):
+            if rows:
+                write_csv(staging / f"{name}.csv", rows, list(rows[0]))
         if plots:
             from plots import render_run
 

@@ -66,9 +66,39 @@ class PolicyConfig(Strict):
 
 
 class Workload(Strict):
-    kind: Literal["poisson", "periodic"] = "poisson"
+    """Requests per device: Poisson, periodic (random phase), or bursty (two-state MMPP with mean `rate`)."""
+
+    kind: Literal["poisson", "periodic", "bursty"] = "poisson"
     rate: EventRate
     deadline: Duration
+    burst_ratio: float = Field(default=5.0, ge=1.0, description="bursty: rate in a burst / rate when calm")
+    mean_burst: Duration = 30.0
+    mean_calm: Duration = 120.0
+
+
+class Harvest(Strict):
+    kind: Literal["solar"] = "solar"
+    peak: Power
+
+    @field_validator("peak")
+    @classmethod
+    def _positive(cls, peak: float) -> float:
+        if peak <= 0:
+            raise ValueError(f"must be > 0, got {peak!r}")
+        return peak
+
+
+class ProfileOverride(Strict):
+    """A new device profile (with `base`) or changes to a catalogue one; unset fields keep the base's values."""
+
+    base: str | None = None
+    lstm_flops_per_s: float | None = Field(default=None, gt=0)
+    cores: int | None = Field(default=None, ge=1)
+    idle_w: float | None = Field(default=None, ge=0)
+    active_w: float | None = Field(default=None, gt=0)
+    ram_bytes: float | None = Field(default=None, gt=0)
+    battery: Energy | None = None
+    sources: str | None = None
 
 
 class FleetGroup(Strict):
@@ -77,6 +107,9 @@ class FleetGroup(Strict):
     link: str = "wifi"
     workload: Workload
     battery: Energy | None = None  # overrides the profile's battery; omit for the profile default
+    battery_revive: float = Field(default=0.2, ge=0.0, le=1.0, description="state of charge that restarts an emptied device")
+    harvest: Harvest | None = None
+    cpu_scale: float = Field(default=1.0, gt=0.0, le=1.0, description="DVFS: f / f_max")
 
     @field_validator("link")
     @classmethod
@@ -159,6 +192,7 @@ class Scenario(Strict):
     seed: int = Field(default=0, ge=0)
     duration: Duration
     policy: PolicyConfig = PolicyConfig()
+    profiles: dict[str, ProfileOverride] = Field(default_factory=dict)
     fleet: list[FleetGroup] = Field(min_length=1)
     edge: EdgeServer = EdgeServer()
     cloud: Cloud = Cloud()
@@ -168,14 +202,35 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _known_profiles(self) -> "Scenario":
+        for name, override in self.profiles.items():
+            if override.base is not None and override.base not in DEVICES:
+                raise _FieldError(f"profiles.{name}.base",
+                                  f"unknown profile {override.base!r}; allowed: {', '.join(DEVICES)}")
+            if override.base is None and name not in DEVICES:
+                raise _FieldError(f"profiles.{name}", "a new profile needs `base: <catalogue profile>`; "
+                                  f"catalogue: {', '.join(DEVICES)}")
+        known = list(DEVICES) + [n for n in self.profiles if n not in DEVICES]
         for i, group in enumerate(self.fleet):
-            if group.profile not in DEVICES:
+            if group.profile not in known:
                 raise _FieldError(f"fleet[{i}].profile",
-                                  f"unknown profile {group.profile!r}; allowed: {', '.join(DEVICES)}")
+                                  f"unknown profile {group.profile!r}; allowed: {', '.join(known)}")
         horizon = self.duration + 2 * 86400
         if horizon > 200 * 86400:
             raise _FieldError("duration", f"must be <= 198 days (data after the start date), got {self.duration:g}s")
         return self
+
+    def device_profile(self, name: str):
+        """The catalogue profile `name` with this scenario's overrides applied."""
+        import dataclasses
+
+        override = self.profiles.get(name)
+        if override is None:
+            return DEVICES[name]
+        changes = override.model_dump(exclude_none=True, exclude={"base", "battery"})
+        if override.battery is not None:
+            changes["battery_j"] = override.battery
+        changes.setdefault("sources", f"scenario override of {override.base or name}")
+        return dataclasses.replace(DEVICES[override.base or name], name=name, **changes)
 
     @property
     def device_count(self) -> int:

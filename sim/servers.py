@@ -12,9 +12,10 @@ class FifoServer:
     completion does. Exact for FIFO M/M/c and G/G/c.
     """
 
-    __slots__ = ("free_at", "busy_s")
+    __slots__ = ("free_at", "busy_s", "cores")
 
     def __init__(self, cores: int):
+        self.cores = cores
         self.free_at = [0.0] * cores  # a heap: when each core is next free
         self.busy_s = 0.0
 

@@ -5,15 +5,52 @@ from typing import Iterator
 
 import numpy as np
 
-POISSON, PERIODIC = 0, 1
+POISSON, PERIODIC, BURSTY = 0, 1, 2
+KINDS = {"poisson": POISSON, "periodic": PERIODIC, "bursty": BURSTY}
+
+
+class Bursty:
+    """Two-state Markov-modulated Poisson processes, one per bursty device, carried across chunks.
+
+    Sojourns are exponential (means mean_burst, mean_calm); the calm rate is chosen so the
+    long-run mean rate equals the configured rate: r_calm = rate (b + c) / (ratio b + c).
+    """
+
+    def __init__(self, rng: np.random.Generator, devices: np.ndarray, rates: np.ndarray, ratio: np.ndarray,
+                 mean_burst: np.ndarray, mean_calm: np.ndarray):
+        self.devices = devices
+        self.calm_rate = rates * (mean_burst + mean_calm) / (ratio * mean_burst + mean_calm)
+        self.burst_rate = self.calm_rate * ratio
+        self.mean_burst, self.mean_calm = mean_burst, mean_calm
+        p_burst = mean_burst / (mean_burst + mean_calm)
+        self.in_burst = rng.random(len(devices)) < p_burst  # start in the stationary distribution
+        self.switch_at = rng.exponential(np.where(self.in_burst, mean_burst, mean_calm))
+
+    def draw(self, rng: np.random.Generator, start: float, end: float) -> tuple[list, list]:
+        times, devs = [], []
+        for i, dev in enumerate(self.devices.tolist()):
+            t = start
+            while t < end:
+                stop = min(self.switch_at[i], end)
+                rate = self.burst_rate[i] if self.in_burst[i] else self.calm_rate[i]
+                count = rng.poisson(rate * (stop - t))
+                times.append(rng.uniform(t, stop, count))
+                devs.append(np.full(count, dev))
+                if stop == self.switch_at[i]:
+                    self.in_burst[i] = not self.in_burst[i]
+                    self.switch_at[i] += rng.exponential(self.mean_burst[i] if self.in_burst[i] else self.mean_calm[i])
+                t = stop
+        return times, devs
 
 
 def arrival_chunks(rng: np.random.Generator, kinds: np.ndarray, rates: np.ndarray, duration_s: float,
-                   target_per_chunk: int = 1 << 16) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   target_per_chunk: int = 1 << 16, bursty: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (times, devices) sorted by time, chunk after chunk, covering [0, duration_s).
 
     Poisson devices: a Poisson count per chunk with uniform times (the same process, cheaper to
-    draw). Periodic devices: a random phase per device, then every 1/rate seconds.
+    draw). Periodic devices: a random phase per device, then every 1/rate seconds. Bursty
+    devices: see Bursty; `bursty` gives per-device (burst ratio, mean burst s, mean calm s).
     The draws depend only on the workload stream, so every policy sees the same arrivals.
     """
     total_rate = float(rates.sum())
@@ -24,6 +61,11 @@ def arrival_chunks(rng: np.random.Generator, kinds: np.ndarray, rates: np.ndarra
     periodic = np.flatnonzero(kinds == PERIODIC)
     period = 1.0 / rates[periodic]
     phase = rng.uniform(0.0, 1.0, len(periodic)) * period
+    burst_devs = np.flatnonzero(kinds == BURSTY)
+    bursts = None
+    if len(burst_devs):
+        ratio, mean_burst, mean_calm = (np.asarray(a, float)[burst_devs] for a in bursty)
+        bursts = Bursty(rng, burst_devs, rates[burst_devs], ratio, mean_burst, mean_calm)
     start = 0.0
     while start < duration_s:
         end = min(start + chunk, duration_s)
@@ -38,6 +80,10 @@ def arrival_chunks(rng: np.random.Generator, kinds: np.ndarray, rates: np.ndarra
             offsets = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
             devs.append(periodic[owners])
             times.append(phase[owners] + (first[owners] + offsets) * period[owners])
+        if bursts is not None:
+            more_times, more_devs = bursts.draw(rng, start, end)
+            times += more_times
+            devs += more_devs
         all_times = np.concatenate(times)
         all_devs = np.concatenate(devs)
         order = np.argsort(all_times, kind="stable")

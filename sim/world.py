@@ -11,6 +11,7 @@ import simpy
 from clients.model import ModelSpec, model_cost
 from sim import profiles, workload
 from sim.energy import FleetEnergy
+from sim.harvest import Solar
 from sim.network import SharedLink
 from sim.policies import CLOUD, EDGE, LOCAL, Observation, make_policy
 from sim.recorder import BATTERY_EMPTY, Recorder
@@ -54,26 +55,34 @@ class World:
 
         self.devices: list[Device] = []
         self.group_links: list[tuple[SharedLink, SharedLink]] = []
-        batteries, kinds, rates, deadlines = [], [], [], []
+        batteries, kinds, rates, deadlines, panels, revive, scale, burst = [], [], [], [], [], [], [], []
         for g, group in enumerate(scenario.fleet):
-            profile, link = profiles.DEVICES[group.profile], profiles.LINKS[group.link]
+            profile, link = scenario.device_profile(group.profile), profiles.LINKS[group.link]
             self.group_links.append((SharedLink(env, link.up_bps, f"{group.profile}/{link.name}/up"),
                                      SharedLink(env, link.down_bps, f"{group.profile}/{link.name}/down")))
             for _ in range(group.count):
                 self.devices.append(Device(len(self.devices), g, profile, link))
                 batteries.append(group.battery if group.battery is not None else profile.battery_j)
-                kinds.append(workload.POISSON if group.workload.kind == "poisson" else workload.PERIODIC)
-                rates.append(group.workload.rate)
-                deadlines.append(group.workload.deadline)
+                load = group.workload
+                kinds.append(workload.KINDS[load.kind])
+                rates.append(load.rate)
+                burst.append((load.burst_ratio, load.mean_burst, load.mean_calm))
+                deadlines.append(load.deadline)
+                panels.append(Solar(group.harvest.peak) if group.harvest is not None else None)
+                revive.append(group.battery_revive)
+                scale.append(group.cpu_scale)
         n = len(self.devices)
-        self.energy = FleetEnergy([d.profile for d in self.devices], [d.link for d in self.devices], batteries)
+        self.energy = FleetEnergy([d.profile for d in self.devices], [d.link for d in self.devices], batteries,
+                                  panels, revive, scale)
         self._kinds, self._rates = np.array(kinds), np.array(rates, dtype=float)
         self._deadline = deadlines
         self._up_link = [self.group_links[d.group][0] for d in self.devices]
         self._down_link = [self.group_links[d.group][1] for d in self.devices]
         self._access_rtt = [d.link.rtt_s for d in self.devices]
         self._cpu = [FifoServer(d.profile.cores) for d in self.devices]
-        self._local_compute = [cost.flops_per_inference / d.profile.lstm_flops_per_s for d in self.devices]
+        # DVFS: a device clocked at a fraction s of f_max computes s times as fast
+        self._speed = [d.profile.lstm_flops_per_s * s for d, s in zip(self.devices, scale)]
+        self._local_compute = [cost.flops_per_inference / speed for speed in self._speed]
         self._up_bps = [d.link.up_bps for d in self.devices]
         self._down_bps = [d.link.down_bps for d in self.devices]
         self._edge_wait_seen = [0.0] * n
@@ -95,12 +104,16 @@ class World:
         self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
             self.policy.bind(self)
-        self._arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s)
+        self._arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s,
+                                                 bursty=tuple(np.array(burst, float).T) if burst else None)
         expected = int(self._rates.sum() * self.duration_s * 1.05) + 16
         self.recorder = Recorder(recorder_capacity or expected)
         self._obs = Observation()
         self._mark = np.zeros(0)  # per-row scratch: when the current stage started
         env.process(self._source())
+        self.link_samples: list[dict] = []
+        self.battery_samples: list[dict] = []
+        env.process(self._sample(max(1.0, self.duration_s / 200.0)))
 
     @property
     def n_devices(self) -> int:
@@ -113,6 +126,7 @@ class World:
             self.env.run(until=self.duration_s * i / steps)
             if progress is not None:
                 progress(self.env.now)
+        self._take_sample()
         self.energy.close(self.duration_s)
 
     def _source(self):
@@ -124,6 +138,42 @@ class World:
                 delay = t - env.now
                 yield timeout(delay if delay > 0.0 else 0.0)
                 arrive(dev)
+
+    def links(self) -> list[SharedLink]:
+        return [link for pair in self.group_links for link in pair] + [self.wan_up, self.wan_down]
+
+    def _sample(self, every_s: float):
+        """Every `every_s`: link utilisation and throughput, battery state of charge per device class."""
+        self._sample_every = every_s
+        self._sampled_links = self.links()
+        self._link_before = [link.counters() for link in self._sampled_links]
+        groups = sorted({d.group for d in self.devices if self.energy.capacity_j[d.index] is not None})
+        self._battery_groups = {g: [d.index for d in self.devices if d.group == g] for g in groups}
+        while True:
+            yield self.env.timeout(every_s)
+            if self.env.now < self.duration_s:  # the last sample is taken by run(), at the end
+                self._take_sample()
+
+    def _take_sample(self) -> None:
+        now, every_s, energy = self.env.now, self._sample_every, self.energy
+        for i, link in enumerate(self._sampled_links):
+            busy, carried = link.counters()
+            busy_before, carried_before = self._link_before[i]
+            self.link_samples.append({"time_s": now, "link": link.name, "utilisation": (busy - busy_before) / every_s,
+                                      "throughput_bps": (carried - carried_before) * 8.0 / every_s})
+            self._link_before[i] = (busy, carried)
+        for g, members in self._battery_groups.items():
+            socs = np.array([energy.soc(d, now) for d in members])
+            self.battery_samples.append({
+                "time_s": now, "group": g, "profile": self.devices[members[0]].profile.name,
+                "soc_median": float(np.median(socs)), "soc_min": float(socs.min()), "soc_max": float(socs.max()),
+                "alive": int(sum(energy.alive(d, now) for d in members))})
+
+    def edge_energy_j(self) -> float:
+        """Edge server: static power plus (max - static) x utilisation (LEAF's linear model)."""
+        defaults = profiles.EDGE_SERVER
+        busy_share = min(1.0, self.edge_server.busy_s / (self.edge_server.cores * self.duration_s))
+        return (defaults.idle_w + (defaults.max_w - defaults.idle_w) * busy_share) * self.duration_s
 
     def _scratch(self, row: int) -> None:
         if row >= len(self._mark):
@@ -173,7 +223,7 @@ class World:
         if target == LOCAL:
             compute = self._local_compute[dev]
             start = cpu.admit(now, compute)
-            joules = energy.compute(dev, compute)
+            joules = energy.compute(dev, compute, now)
             latency = start + compute - now
             rec.queue_s[row] = start - now
             rec.compute_s[row] = compute
@@ -274,12 +324,12 @@ class World:
     def alive(self, dev: int) -> bool:
         return self.energy.alive(dev, self.env.now)
 
-    def train(self, dev: int, samples: int, epochs: int) -> float:
-        """Occupy one device core with local training; charge its energy; return the finish time."""
-        seconds = self.flops_per_train_sample * samples * epochs / self.devices[dev].profile.lstm_flops_per_s
+    def train(self, dev: int, samples: int, epochs: int) -> tuple[float, float]:
+        """Occupy one device core with local training and charge its energy; return (start, finish)."""
+        seconds = self.flops_per_train_sample * samples * epochs / self._speed[dev]
         start = self._cpu[dev].admit(self.env.now, seconds)
-        self.energy.compute(dev, seconds)
-        return start + seconds
+        self.energy.compute(dev, seconds, self.env.now)
+        return start, start + seconds
 
     def transfer(self, dev: int, nbytes: float, uplink: bool, on_done: Callable[[], None]) -> None:
         """Carry a model or an update between device and cloud over the access link and the WAN."""

@@ -44,7 +44,7 @@ def test_battery_empties_at_the_closed_form_instant():
     battery = 1000.0
     energy = _one_phone(battery)
     assert energy.alive(0, 10.0)
-    energy.compute(0, 100.0)  # (active - idle) * 100 s
+    energy.compute(0, 100.0, 10.0)  # (active - idle) * 100 s
     left = battery - (PHONE.active_w - PHONE.idle_w) * 100.0
     death = left / PHONE.idle_w
     assert energy.alive(0, death * 0.999)

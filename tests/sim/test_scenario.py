@@ -113,3 +113,12 @@ def test_cli_unknown_policy_override(tmp_path):
     failed = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT)
     assert failed.returncode == 2 and "policy.name: unknown policy 'nope'" in failed.stderr
     assert "Traceback" not in failed.stderr and not (tmp_path / "r").exists()
+
+
+def test_cli_profiles_lists_catalogue_with_sources():
+    done = subprocess.run([sys.executable, "-m", "sim.cli", "profiles"], capture_output=True, text=True, cwd=ROOT,
+                          env={**__import__("os").environ, "COLUMNS": "250"})
+    assert done.returncode == 0
+    for name in ("mcu-cortex-m4", "raspberry-pi-4", "jetson-nano", "jetson-orin-nano", "smartphone", "iot-gateway",
+                 "lte", "wifi", "5g", "nb-iot", "Huang et al"):
+        assert name in done.stdout, name

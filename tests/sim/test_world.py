@@ -1,0 +1,100 @@
+"""The world's models of workload, DVFS, profile overrides, sampling and servers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import scenario as scenarios
+from sim import workload
+from sim.harvest import Solar
+from sim.world import World
+
+
+def _scenario(**changes) -> scenarios.Scenario:
+    data = {"name": "w", "seed": 2, "duration": "2h", "policy": {"name": "local"},
+            "fleet": [{"profile": "raspberry-pi-4", "count": 5, "link": "wifi",
+                       "workload": {"kind": "poisson", "rate": "1/s", "deadline": "100ms"}}],
+            "federation": {"enabled": False}}
+    data.update(changes)
+    return scenarios.parse(data, "w")
+
+
+def test_bursty_workload_keeps_its_mean_rate_and_is_overdispersed():
+    rng = np.random.default_rng(1)
+    n, rate, hours = 50, 0.5, 20
+    kinds = np.full(n, workload.BURSTY)
+    bursty = (np.full(n, 8.0), np.full(n, 30.0), np.full(n, 120.0))
+    times, devs = map(np.concatenate, zip(*workload.arrival_chunks(rng, kinds, np.full(n, rate), hours * 3600.0,
+                                                                   bursty=bursty)))
+    assert np.all(np.diff(times) >= 0)
+    assert len(times) / (n * hours * 3600.0) == pytest.approx(rate, rel=0.02)
+    counts = np.histogram(times, bins=np.arange(0, hours * 3600.0 + 1, 10.0))[0]
+    assert counts.var() / counts.mean() > 3.0  # a Poisson stream would give about 1
+
+
+def test_periodic_workload_is_exactly_periodic():
+    rng = np.random.default_rng(2)
+    times, devs = map(np.concatenate, zip(*workload.arrival_chunks(rng, np.full(3, workload.PERIODIC),
+                                                                   np.full(3, 0.1), 3600.0, target_per_chunk=50)))
+    for d in range(3):
+        gaps = np.diff(times[devs == d])
+        np.testing.assert_allclose(gaps, 10.0, rtol=1e-9)
+        assert len(gaps) + 1 == 360
+
+
+def test_dvfs_slows_compute_and_cuts_dynamic_energy_by_the_cube():
+    full = World(_scenario())
+    half = World(_scenario(fleet=[{"profile": "raspberry-pi-4", "count": 5, "link": "wifi", "cpu_scale": 0.5,
+                                   "workload": {"kind": "poisson", "rate": "1/s", "deadline": "100ms"}}]))
+    for world in (full, half):
+        world.run()
+    a, b = full.recorder.table(), half.recorder.table()
+    np.testing.assert_array_equal(a["arrival_s"], b["arrival_s"])  # same arrivals (own random stream)
+    assert b["compute_s"].mean() == pytest.approx(2 * a["compute_s"].mean(), rel=1e-12)
+    # energy = P_dyn s^3 * t / s = s^2 of the full-speed energy
+    assert b["energy_compute_j"].sum() == pytest.approx(0.25 * a["energy_compute_j"].sum(), rel=1e-9)
+
+
+def test_scenario_profile_override_and_new_profile():
+    sc = _scenario(profiles={"raspberry-pi-4": {"idle_w": 3.5}, "pi-cluster-node": {"base": "raspberry-pi-4",
+                                                                                      "lstm_flops_per_s": 4e9}},
+                   fleet=[{"profile": "pi-cluster-node", "count": 2, "link": "wifi",
+                           "workload": {"kind": "poisson", "rate": "1/s", "deadline": "100ms"}},
+                          {"profile": "raspberry-pi-4", "count": 1, "link": "wifi",
+                           "workload": {"kind": "poisson", "rate": "1/s", "deadline": "100ms"}}])
+    world = World(sc)
+    assert world.devices[0].profile.lstm_flops_per_s == 4e9 and world.devices[0].profile.idle_w == 2.7
+    assert world.devices[2].profile.idle_w == 3.5
+    with pytest.raises(scenarios.ScenarioError, match=r"profiles.x: a new profile needs `base"):
+        _scenario(profiles={"x": {"idle_w": 1.0}})
+
+
+def test_solar_harvest_closed_form():
+    panel = Solar(2.0)
+    day = 2.0 * 12 * 3600 * 2 / np.pi
+    assert panel.energy_j(0, 86400) == pytest.approx(day)
+    assert panel.energy_j(0, 6 * 3600) == 0.0
+    assert panel.energy_j(6 * 3600, 12 * 3600) == pytest.approx(day / 2)
+    assert panel.energy_j(3 * 86400 + 5, 4 * 86400 + 5) == pytest.approx(day)
+
+
+def test_sampler_reports_link_utilisation_that_matches_the_load():
+    sc = _scenario(policy={"name": "edge"}, fleet=[{"profile": "smartphone", "count": 20, "link": "lte",
+                                                    "workload": {"kind": "poisson", "rate": "5/s", "deadline": "1s"}}])
+    world = World(sc)
+    world.run()
+    up = [s for s in world.link_samples if s["link"] == "smartphone/lte/up"]
+    assert len(up) == 200
+    offered = 20 * 5 * world.up_bytes * 8 / 6e6  # offered load of the 6 Mbps uplink
+    # M/G/1-PS: the link is busy a fraction rho of the time
+    assert np.mean([s["utilisation"] for s in up]) == pytest.approx(offered, rel=0.05)
+    thr = np.mean([s["throughput_bps"] for s in up])
+    assert thr == pytest.approx(20 * 5 * world.up_bytes * 8, rel=0.05)
+
+
+def test_edge_server_power_is_linear_in_utilisation():
+    world = World(_scenario(policy={"name": "edge"}))
+    world.run()
+    busy = world.edge_server.busy_s / (world.edge_server.cores * world.duration_s)
+    assert 0 < busy < 1
+    assert world.edge_energy_j() == pytest.approx((100 + 140 * busy) * world.duration_s)
