@@ -6,6 +6,7 @@ import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from clients.compression import encode, encoded_bytes
 from clients.device import DeviceSettings, score_requests
 from clients.forecast import train_local
 
@@ -26,13 +27,26 @@ def make_client_app(scenario) -> ClientApp:
         torch.set_num_threads(1)  # one core per ClientApp, as its Ray resources say
         config = msg.content["config"]
         pid = partition(context)
+        server_round = int(config["server-round"])
+        fault_rate = float(config.get("fault-rate", 0.0))
+        if fault_rate and np.random.default_rng([settings.seed, server_round, pid]).random() < fault_rate:
+            raise RuntimeError(f"injected fault on device {pid} in round {server_round}")
+        start = msg.content["arrays"].to_numpy_ndarrays()
         arrays, examples, loss = train_local(
-            msg.content["arrays"].to_numpy_ndarrays(), settings.series(pid), settings.spec,
+            start, settings.series(pid), settings.spec,
             until_sim_hour=int(config["sim-hour"]), span_hours=int(config["train-span-hours"]),
             epochs=int(config["local-epochs"]), lr=float(config["learning-rate"]),
-            seed=settings.seed * 100003 + int(config["server-round"]) * 1009 + pid)
-        metrics = MetricRecord({"num-examples": examples, "train-loss": float(loss) if examples else 0.0})
-        return Message(RecordDict({"arrays": ArrayRecord(arrays), "metrics": metrics}), reply_to=msg)
+            proximal_mu=float(config.get("proximal-mu", 0.0)),
+            seed=settings.seed * 100003 + server_round * 1009 + pid)
+        codec = str(config.get("compression", "none"))
+        residual = context.state.array_records.get("residual") if codec == "top-k" else None
+        payload, residual = encode(arrays, start, codec, float(config.get("topk-fraction", 0.1)),
+                                   residual.to_numpy_ndarrays() if residual is not None else None)
+        if residual is not None:  # error feedback stays on the device for its next update
+            context.state["residual"] = ArrayRecord(residual)
+        metrics = MetricRecord({"num-examples": examples, "train-loss": float(loss) if examples else 0.0,
+                                "update-bytes": encoded_bytes(payload)})
+        return Message(RecordDict({"arrays": ArrayRecord(payload), "metrics": metrics}), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:

@@ -23,6 +23,19 @@ for _flag, _value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHE
     os.environ.setdefault(_flag, _value)
 
 
+class _Selected:
+    """A view of the Grid that offers a strategy only the nodes the coordinator selected."""
+
+    def __init__(self, grid: Grid, node_ids: list[int]):
+        self._grid, self._node_ids = grid, node_ids
+
+    def get_node_ids(self) -> list[int]:
+        return list(self._node_ids)
+
+    def __getattr__(self, name: str):
+        return getattr(self._grid, name)
+
+
 class FlowerFleet:
     """Maps devices to Flower nodes (one QUERY round asks each node its partition id) and exchanges messages."""
 
@@ -45,13 +58,19 @@ class FlowerFleet:
         messages = [Message(content, dst_node_id=self.node_of[dev], message_type=kind)
                     for dev, content in sorted(contents.items())]
         replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))
-        self.exchanged.extend(replies)
-        # replies arrive in wall-clock order: key them by device so everything after is deterministic
+        self.exchanged.extend(messages + replies)
         return {self.device_of[r.metadata.src_node_id]: r for r in replies}
 
-    def train(self, server_round: int, devices: list[int], arrays: ArrayRecord, config: dict) -> dict[int, Message]:
-        return self._exchange(MessageType.TRAIN, {
-            dev: RecordDict({"arrays": arrays, "config": ConfigRecord(config)}) for dev in devices})
+    def train(self, strategy, server_round: int, devices: list[int], arrays: ArrayRecord,
+              config: dict) -> dict[int, Message]:
+        """The strategy builds the TRAIN messages (FedProx adds proximal-mu, FedOpt notes the global arrays)
+        for exactly the devices the coordinator selected."""
+        nodes = _Selected(self.grid, [self.node_of[d] for d in devices])
+        messages = list(strategy.configure_train(server_round, arrays, ConfigRecord(config), nodes))
+        replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))
+        self.exchanged.extend(messages + replies)
+        # replies arrive in wall-clock order: key them by device so everything after is deterministic
+        return {self.device_of[r.metadata.src_node_id]: r for r in replies}
 
     def evaluate(self, requests: dict[int, dict[str, np.ndarray]], versions: dict[int, list[np.ndarray]]
                  ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -87,23 +106,3 @@ def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float]
                       exchanged=fleet.exchanged)
 
     return app
-
-
-def run_federated(scenario: Scenario, progress: Callable[[float], None] | None = None) -> dict:
-    """Run the scenario under Flower's simulation engine (Ray), one supernode per device."""
-    from flwr.simulation import run_simulation
-
-    from clients.app import make_client_app
-
-    holder: dict = {}
-    cpus = os.cpu_count() or 1
-    run_simulation(
-        server_app=make_server_app(scenario, holder, progress),
-        client_app=make_client_app(scenario),
-        num_supernodes=scenario.device_count,
-        backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                        "init_args": {"num_cpus": cpus, "include_dashboard": False, "log_to_driver": False}},
-    )
-    if "world" not in holder:
-        raise RuntimeError("the federated run did not finish (see Flower's log above)")
-    return holder

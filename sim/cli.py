@@ -51,7 +51,7 @@ def profiles() -> None:
         devices.add_column(column, overflow="fold")
     for p in DEVICES.values():
         devices.add_row(p.name, f"{p.lstm_flops_per_s:.3g}", str(p.cores), f"{p.idle_w:g}", f"{p.active_w:g}",
-                        f"{p.ram_bytes / 2**20:.0f} MiB", "mains" if p.battery_j is None else f"{p.battery_j / 3600:g} Wh",
+                        (f"{p.ram_bytes / 2**20:.0f} MiB" if p.ram_bytes >= 2**20 else f"{p.ram_bytes / 2**10:.0f} KiB"), "mains" if p.battery_j is None else f"{p.battery_j / 3600:g} Wh",
                         p.sources)
     links = Table(title="links (radio power P = a_up*up + a_down*down + base)", show_lines=True)
     for column in ("name", "up", "down", "RTT", "a_up W/Mbps", "a_down W/Mbps", "base W", "promotion",

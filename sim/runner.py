@@ -47,6 +47,33 @@ def _score_on_devices(scenario: scenarios.Scenario):
     return evaluate
 
 
+def run_federated(scenario: scenarios.Scenario, progress: Callable[[float], None] | None = None) -> dict:
+    """Run the scenario under Flower's simulation engine (Ray), one supernode per device.
+
+    This is the composition root: it alone joins the cloud side (server/) with the device side
+    (clients/), so server/ never needs to import what reads a device's data.
+    """
+    import os
+
+    from flwr.simulation import run_simulation
+
+    from clients.app import make_client_app
+    from server.app import make_server_app
+
+    holder: dict = {}
+    run_simulation(
+        server_app=make_server_app(scenario, holder, progress),
+        client_app=make_client_app(scenario),
+        num_supernodes=scenario.device_count,
+        backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                        "init_args": {"num_cpus": os.cpu_count() or 1, "include_dashboard": False,
+                                      "log_to_driver": False}},
+    )
+    if "world" not in holder:
+        raise RuntimeError("the federated run did not finish (see Flower's log above)")
+    return holder
+
+
 def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None = None, policy: str | None = None,
                  progress: Callable[[float], None] | None = None) -> RunResult:
     """Simulate one scenario; with federation enabled the rounds run through Flower's simulation engine."""
@@ -58,8 +85,6 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         scenario = scenarios.with_overrides(scenario, seed=seed, policy=policy, source=source)
     fed = scenario.federation
     if fed.enabled and fed.rounds > 0:
-        from server.app import run_federated  # the composition root may reach the cloud side
-
         out = run_federated(scenario, progress)
         world, rounds, round_clients = out["world"], out["rounds"], out["round_clients"]
         table = world.recorder.table()

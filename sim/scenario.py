@@ -165,7 +165,18 @@ class Federation(Strict):
     learning_rate: float = Field(default=0.01, gt=0, le=1)
     train_span: Duration = 14 * 86400.0
     round_deadline: Duration = 600.0
-    strategy: Literal["fedavg"] = "fedavg"
+    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedavgm"] = "fedavg"
+    proximal_mu: float = Field(default=0.01, ge=0, description="fedprox: weight of the client's proximal term")
+    server_learning_rate: float = Field(default=0.1, gt=0, description="fedadam/fedyogi eta, fedavgm server lr")
+    server_momentum: float = Field(default=0.9, ge=0, lt=1, description="fedavgm momentum")
+    selection: Literal["random", "energy-aware", "fastest-k", "availability"] = "random"
+    min_battery_soc: float = Field(default=0.3, ge=0, le=1, description="energy-aware: skip devices below this")
+    overcommit: float = Field(default=1.3, ge=1, le=5, description="fastest-k: select k x overcommit, keep the k first")
+    compression: Literal["none", "int8", "top-k"] = "none"
+    topk_fraction: float = Field(default=0.1, gt=0, le=1, description="top-k: share of update entries sent")
+    fault_rate: float = Field(default=0.0, ge=0, lt=1, description="share of ClientApp calls that raise (fault injection)")
+    dp_noise_multiplier: float | None = Field(default=None, ge=0, description="server-side DP with fixed clipping")
+    dp_clipping_norm: float = Field(default=1.0, gt=0)
 
 
 class Data(Strict):

@@ -324,6 +324,9 @@ class World:
     def alive(self, dev: int) -> bool:
         return self.energy.alive(dev, self.env.now)
 
+    def cpu_wait_s(self, dev: int) -> float:
+        return self._cpu[dev].wait_s(self.env.now)
+
     def train(self, dev: int, samples: int, epochs: int) -> tuple[float, float]:
         """Occupy one device core with local training and charge its energy; return (start, finish)."""
         seconds = self.flops_per_train_sample * samples * epochs / self._speed[dev]

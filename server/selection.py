@@ -1,0 +1,25 @@
+"""Client selection for a round, by scenario name: random, energy-aware, fastest-k, availability."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def select(world, fed, rng: np.random.Generator) -> tuple[list[int], int]:
+    """(devices to train, how many updates to keep): fastest-k over-commits and keeps the first k."""
+    now = world.env.now
+    alive = [d for d in range(world.n_devices) if world.alive(d)]
+    k = fed.clients_per_round
+    if fed.selection == "energy-aware":
+        # powered devices first (in random order), then battery devices above the floor, fullest first
+        powered = [d for d in alive if world.energy.capacity_j[d] is None]
+        charged = [d for d in alive if world.energy.capacity_j[d] is not None
+                   and world.energy.soc(d, now) >= fed.min_battery_soc]
+        ranked = list(rng.permutation(powered)) + sorted(charged, key=lambda d: (-world.energy.soc(d, now), d))
+        return sorted(int(d) for d in ranked[:k]), k
+    if fed.selection == "availability":  # online and idle, as production FL schedules devices
+        alive = [d for d in alive if world.cpu_wait_s(d) == 0.0]
+    take = min(len(alive), math.ceil(k * fed.overcommit) if fed.selection == "fastest-k" else k)
+    chosen = rng.choice(alive, size=take, replace=False) if take else []
+    return sorted(int(d) for d in chosen), k
