@@ -1,10 +1,11 @@
 """Batched forecast numerics: forecasts per second through ``forecast_errors`` against raw torch, in one run.
 
-Three ways to score the same requests of one device with the same fp32 edge model, one torch thread:
+Four ways to score the same requests of one device with the same fp32 edge model, one torch thread:
 ``forecast_errors`` (the simulator's path: windows built from the series, grouped by (version,
-int8), one model and one forward pass per group), a raw batched torch forward pass on the
-prebuilt X (the floor), and one forward pass per request (what batching avoids). Each figure is
-the best of ``--repeats`` timings. The last printed line is one JSON object.
+int8), one model and one forward pass per group); a raw torch forward pass on the prebuilt X in one
+batch (``ratio``) and in the 8192-row chunks that ``predict`` uses (``ratio_vs_chunked``, the same
+work; which raw figure is faster varies between runs here); and one forward pass per request (what
+batching avoids). Each figure is the best of ``--repeats`` timings. The last line is one JSON object.
 
 Usage: python bench/numerics.py [--requests N] [--hidden H] [--one-at-a-time N]
 """
@@ -58,6 +59,11 @@ def main() -> None:
         with torch.inference_mode():
             model(x).numpy()
 
+    def raw_chunked():  # the same 8192-row chunks as clients.forecast.predict
+        with torch.inference_mode():
+            for lo in range(0, n, 8192):
+                model(x[lo:lo + 8192]).numpy()
+
     def one_by_one():
         with torch.inference_mode():
             for i in range(min(args.one_at_a_time, n)):
@@ -65,16 +71,20 @@ def main() -> None:
 
     batched(), raw()  # warm-up (allocator, kernels)
     t_batched, t_raw = _best(batched, args.repeats), _best(raw, args.repeats)
+    t_chunked = _best(raw_chunked, args.repeats)
     t_one = _best(one_by_one, max(1, args.repeats // 2))
     # forecast_errors scores all requests (invalid windows are NaN, not computed); count the valid ones
-    batched_per_s, raw_per_s = n / t_batched, n / t_raw
+    batched_per_s, raw_per_s, chunked_per_s = n / t_batched, n / t_raw, n / t_chunked
     one_per_s = min(args.one_at_a_time, n) / t_one
     print(f"{n} valid requests of {len(hours)}, LSTM h={spec.hidden}, window {spec.window}, 1 torch thread")
     print(f"forecast_errors (batched, simulator path): {batched_per_s:12.0f} forecasts/s")
     print(f"raw torch batched forward:                 {raw_per_s:12.0f} forecasts/s")
+    print(f"raw torch, 8192-row chunks as predict():   {chunked_per_s:12.0f} forecasts/s")
     print(f"one request at a time:                     {one_per_s:12.0f} forecasts/s")
     print(json.dumps({"requests": n, "hidden": spec.hidden, "batched_per_s": round(batched_per_s),
                       "raw_torch_per_s": round(raw_per_s), "ratio": round(batched_per_s / raw_per_s, 3),
+                      "raw_torch_chunked_per_s": round(chunked_per_s),
+                      "ratio_vs_chunked": round(batched_per_s / chunked_per_s, 3),
                       "one_at_a_time_per_s": round(one_per_s),
                       "speedup_vs_one_at_a_time": round(batched_per_s / one_per_s, 1)}))
 

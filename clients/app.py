@@ -11,8 +11,8 @@ from clients.device import DeviceSettings, score_requests
 from clients.forecast import train_local
 
 
-def make_client_app(scenario) -> ClientApp:
-    settings = DeviceSettings.from_scenario(scenario)
+def make_client_app() -> ClientApp:
+    """One device's ClientApp; its deployment settings arrive in each message's config."""
     app = ClientApp()
 
     def partition(context: Context) -> int:
@@ -26,6 +26,7 @@ def make_client_app(scenario) -> ClientApp:
     def train(msg: Message, context: Context) -> Message:
         torch.set_num_threads(1)  # one core per ClientApp, as its Ray resources say
         config = msg.content["config"]
+        settings = DeviceSettings.from_config(config)
         pid = partition(context)
         server_round = int(config["server-round"])
         fault_rate = float(config.get("fault-rate", 0.0))
@@ -52,6 +53,7 @@ def make_client_app(scenario) -> ClientApp:
     def evaluate(msg: Message, context: Context) -> Message:
         torch.set_num_threads(1)
         config = msg.content["config"]
+        settings = DeviceSettings.from_config(config)
         weights = {int(key.split("-v")[1]): record.to_numpy_ndarrays()
                    for key, record in msg.content.array_records.items()}
         errors, baseline = score_requests(settings, partition(context), np.asarray(config["hour"]),
@@ -60,3 +62,7 @@ def make_client_app(scenario) -> ClientApp:
         return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 
     return app
+
+
+# the app `flwr run` and a SuperNode load (pyproject.toml [tool.flwr.app.components])
+app = make_client_app()

@@ -11,7 +11,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from clients.model import ModelSpec, build_model, get_arrays
 from server.coordinator import Coordinator
-from sim.forecasts import requests_by_device, score
+from sim.forecasts import device_config, requests_by_device, score
 from sim.scenario import Scenario
 from sim.world import World
 
@@ -39,8 +39,9 @@ class _Selected:
 class FlowerFleet:
     """Maps devices to Flower nodes (one QUERY round asks each node its partition id) and exchanges messages."""
 
-    def __init__(self, grid: Grid, n_devices: int):
+    def __init__(self, grid: Grid, n_devices: int, device_config: dict):
         self.grid = grid
+        self.device_config = device_config  # every message tells the device its deployment settings
         deadline = time.monotonic() + WALL_TIMEOUT_S
         while len(list(grid.get_node_ids())) < n_devices:
             if time.monotonic() > deadline:
@@ -66,7 +67,8 @@ class FlowerFleet:
         """The strategy builds the TRAIN messages (FedProx adds proximal-mu, FedOpt notes the global arrays)
         for exactly the devices the coordinator selected."""
         nodes = _Selected(self.grid, [self.node_of[d] for d in devices])
-        messages = list(strategy.configure_train(server_round, arrays, ConfigRecord(config), nodes))
+        messages = list(strategy.configure_train(server_round, arrays, ConfigRecord({**config, **self.device_config}),
+                                                 nodes))
         replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))
         self.exchanged.extend(messages + replies)
         # replies arrive in wall-clock order: key them by device so everything after is deterministic
@@ -78,7 +80,8 @@ class FlowerFleet:
         contents = {}
         for dev, cols in requests.items():
             records: dict[str, Any] = {f"arrays-v{v}": ArrayRecord(versions[v]) for v in np.unique(cols["version"])}
-            records["config"] = ConfigRecord({k: [int(x) for x in cols[k]] for k in ("hour", "version", "quantized")})
+            records["config"] = ConfigRecord({**self.device_config,
+                                              **{k: [int(x) for x in cols[k]] for k in ("hour", "version", "quantized")}})
             contents[dev] = RecordDict(records)
         out = {}
         for dev, reply in self._exchange(MessageType.EVALUATE, contents).items():
@@ -95,14 +98,35 @@ def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float]
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        fleet = FlowerFleet(grid, scenario.device_count)
-        world = World(scenario)
-        spec = ModelSpec(**scenario.models.edge.model_dump())
-        coordinator = Coordinator(world, fleet, get_arrays(build_model(spec, scenario.seed)))
-        world.run(progress)
-        table = world.recorder.table()
-        score(table, requests_by_device(table, scenario.models.int8_on_device), fleet.evaluate, world.versions)
-        holder.update(world=world, rounds=coordinator.rounds, round_clients=coordinator.round_clients,
-                      exchanged=fleet.exchanged)
+        holder.update(run_world(scenario, grid, progress))
 
     return app
+
+
+def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] | None = None) -> dict:
+    """Build the world, federate it through the Grid, score the forecasts on the devices."""
+    fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario))
+    world = World(scenario)
+    spec = ModelSpec(**scenario.models.edge.model_dump())
+    coordinator = Coordinator(world, fleet, get_arrays(build_model(spec, scenario.seed)))
+    world.run(progress)
+    table = world.recorder.table()
+    score(table, requests_by_device(table, scenario.models.int8_on_device), fleet.evaluate, world.versions)
+    return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,
+            "exchanged": fleet.exchanged}
+
+
+# The app `flwr run .` and a Deployment Engine load (pyproject.toml [tool.flwr.app.components]).
+# Its run config names the scenario and the run directory: --run-config "scenario='...' out='...'".
+app = ServerApp()
+
+
+@app.main()
+def flwr_main(grid: Grid, context: Context) -> None:
+    from sim import scenario as scenarios
+    from sim.runner import collect, write_run
+
+    scenario = scenarios.load(str(context.run_config["scenario"]))
+    holder = run_world(scenario, grid)
+    result = collect(holder["world"], holder["rounds"], holder["round_clients"])
+    write_run(result, str(context.run_config.get("out", f"runs/{scenario.name}-flwr")))

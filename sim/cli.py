@@ -93,16 +93,20 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="override the scenario's seed"),
     policy: Optional[str] = typer.Option(None, "--policy", help="override the scenario's offload policy"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="draw the run's figures"),
+    federation: Optional[bool] = typer.Option(None, "--federation/--no-federation",
+                                              help="override federation.enabled"),
 ) -> None:
     """Simulate SCENARIO and write its run directory."""
     from sim.runner import run_scenario, write_run
 
     loaded = _load(scenario)
     try:
-        loaded = scenarios.with_overrides(loaded, seed=seed, policy=policy, source=str(scenario))
+        loaded = scenarios.with_overrides(loaded, seed=seed, policy=policy, federation=federation,
+                                          source=str(scenario))
     except scenarios.ScenarioError as exc:
         _fail(str(exc))
-    target = out or Path("runs") / f"{loaded.name}-seed{loaded.seed}"
+    suffix = "" if federation is not False else "-nofl"
+    target = out or Path("runs") / f"{loaded.name}-seed{loaded.seed}{suffix}"
     if target.exists() and not target.is_dir():
         _fail(f"{target}: --out must be a directory, and a file is there")
     started = time.perf_counter()

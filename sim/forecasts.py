@@ -15,6 +15,15 @@ Errors = dict[int, tuple[np.ndarray, np.ndarray]]
 Evaluator = Callable[[Requests, dict[int, list[np.ndarray]]], Errors]
 
 
+def device_config(scenario) -> dict:
+    """The deployment settings a device needs (clients.device.DeviceSettings.from_config reads them)."""
+    edge = scenario.models.edge
+    return {"model-cell": edge.cell, "model-hidden": edge.hidden, "model-layers": edge.layers,
+            "model-window": edge.window, "model-calendar": edge.calendar, "data-start": scenario.data.start,
+            "history-hours": int(scenario.data.history // 3600), "horizon-hours": int(scenario.duration // 3600) + 48,
+            "seed": scenario.seed}
+
+
 def requests_by_device(table: dict[str, np.ndarray], int8_on_device: bool) -> Requests:
     """Group served requests by device (one scoring call per device, one forward pass per version)."""
     served = np.flatnonzero(table["dropped"] == SERVED)

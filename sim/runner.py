@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from sim import scenario as scenarios
-from sim.forecasts import Requests, requests_by_device, score
+from sim.forecasts import Requests, device_config, requests_by_device, score
 from sim.rundir import atomic_directory, write_csv, write_json, write_parquet
 from sim.summary import device_rows, summarize
 from sim.world import World
@@ -38,7 +38,7 @@ def _score_on_devices(scenario: scenarios.Scenario):
     from clients.device import DeviceSettings, score_requests
 
     torch.set_num_threads(1)  # tiny models: extra threads only contend (and stall when cores are shared)
-    settings = DeviceSettings.from_scenario(scenario)
+    settings = DeviceSettings.from_config(device_config(scenario))
 
     def evaluate(requests: Requests, versions):
         return {dev: score_requests(settings, dev, cols["hour"], cols["version"], cols["quantized"], versions)
@@ -63,7 +63,7 @@ def run_federated(scenario: scenarios.Scenario, progress: Callable[[float], None
     holder: dict = {}
     run_simulation(
         server_app=make_server_app(scenario, holder, progress),
-        client_app=make_client_app(scenario),
+        client_app=make_client_app(),
         num_supernodes=scenario.device_count,
         backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                         "init_args": {"num_cpus": os.cpu_count() or 1, "include_dashboard": False,
@@ -87,7 +87,6 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
     if fed.enabled and fed.rounds > 0:
         out = run_federated(scenario, progress)
         world, rounds, round_clients = out["world"], out["rounds"], out["round_clients"]
-        table = world.recorder.table()
     else:
         from clients.model import ModelSpec, build_model, get_arrays
 
@@ -97,12 +96,19 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         table = world.recorder.table()
         score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
               world.versions)
+    return collect(world, rounds, round_clients)
+
+
+def collect(world: World, rounds: list[dict], round_clients: list[dict]) -> RunResult:
+    """Everything a finished (and scored) world has to report."""
+    scenario = world.scenario
+    table = world.recorder.table()
     summary = summarize(table, world.energy.spent, rounds, world.policy.name, scenario.seed, scenario.duration)
     summary["scenario"] = scenario.name
     summary["edge_server_energy_j"] = world.edge_energy_j()
     summary["harvested_j"] = float(sum(world.energy.harvested_j) - sum(world.energy.wasted_j))
-    return RunResult(scenario, summary, {k: np.array(v) for k, v in table.items()}, rounds, device_rows(world),
-                     round_clients, world.link_samples, world.battery_samples)
+    return RunResult(scenario, summary, table, rounds, device_rows(world), round_clients, world.link_samples,
+                     world.battery_samples)
 
 
 def write_run(result: RunResult, out: str | Path, plots: bool = True) -> Path:

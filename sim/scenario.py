@@ -337,9 +337,11 @@ def load(path: str | Path) -> Scenario:
 
 
 def with_overrides(scenario: Scenario, *, seed: int | None = None, policy: str | None = None,
-                   source: str = "<scenario>") -> Scenario:
-    """The same scenario with a CLI-chosen seed or policy, validated again."""
+                   federation: bool | None = None, source: str = "<scenario>") -> Scenario:
+    """The same scenario with a CLI-chosen seed, policy or federation switch, validated again."""
     data = scenario.model_dump(mode="json")
+    if federation is not None:
+        data["federation"]["enabled"] = federation
     if seed is not None:
         data["seed"] = seed
     if policy is not None:

@@ -109,6 +109,12 @@ class World:
         expected = int(self._rates.sum() * self.duration_s * 1.05) + 16
         self.recorder = Recorder(recorder_capacity or expected)
         self._obs = Observation()
+        # fields that never change during a run are set once
+        self._obs.up_bytes, self._obs.down_bytes = self.up_bytes, self.down_bytes
+        self._obs.wan_rtt_s, self._obs.wan_bps = self._wan_rtt, cloud.wan_up
+        self._compute_s = [(c, self._edge_compute, self._cloud_compute) for c in self._local_compute]
+        # fixed and random policies ignore the observation: skip filling it
+        self._observing = getattr(self.policy, "uses_observation", True)
         self._mark = np.zeros(0)  # per-row scratch: when the current stage started
         env.process(self._source())
         self.link_samples: list[dict] = []
@@ -195,29 +201,8 @@ class World:
             rec.target[row] = -1
             rec.latency_s[row] = np.nan
             return
-        obs = self._obs
-        obs.now = now
-        obs.device = dev
-        obs.deadline_s = deadline
-        obs.battery_soc = energy.soc(dev, now)
         cpu = self._cpu[dev]
-        obs.cpu_wait_s = cpu.wait_s(now)
-        obs.compute_s = (self._local_compute[dev], self._edge_compute, self._cloud_compute)
-        obs.up_bytes = self.up_bytes
-        obs.down_bytes = self.down_bytes
-        obs.up_bps = self._up_bps[dev]
-        obs.down_bps = self._down_bps[dev]
-        obs.access_rtt_s = self._access_rtt[dev]
-        obs.wan_rtt_s = self._wan_rtt
-        obs.wan_bps = self.wan_up.bytes_per_s * 8.0
-        obs.edge_wait_s = self._edge_wait_seen[dev]
-        device = self.devices[dev]
-        obs.group = device.group
-        obs.compute_w = energy.dynamic_w[dev]
-        obs.radio = device.link
-        obs.radio_idle_s = energy.radio_idle_s(dev, now)
-        obs.local_version = self.device_version[dev]
-        obs.server_version = self.global_version
+        obs = self._observe(dev, now) if self._observing else None
         target = self.policy.decide(obs)
         rec.target[row] = target
         if target == LOCAL:
@@ -242,6 +227,27 @@ class World:
         else:
             self._mark[row] = now
             self._up_link[dev].send(self.up_bytes, self._uploaded, row)
+
+    def _observe(self, dev: int, now: float) -> Observation:
+        """Refill the one Observation with what this device knows now."""
+        obs, energy, device = self._obs, self.energy, self.devices[dev]
+        obs.now = now
+        obs.device = dev
+        obs.group = device.group
+        obs.deadline_s = self._deadline[dev]
+        obs.battery_soc = energy.soc(dev, now)
+        obs.cpu_wait_s = self._cpu[dev].wait_s(now)
+        obs.compute_s = self._compute_s[dev]
+        obs.compute_w = energy.dynamic_w[dev]
+        obs.up_bps = self._up_bps[dev]
+        obs.down_bps = self._down_bps[dev]
+        obs.access_rtt_s = self._access_rtt[dev]
+        obs.edge_wait_s = self._edge_wait_seen[dev]
+        obs.radio = device.link
+        obs.radio_idle_s = energy.radio_idle_s(dev, now)
+        obs.local_version = self.device_version[dev]
+        obs.server_version = self.global_version
+        return obs
 
     def _after_promotion(self, event: simpy.Event) -> None:
         row = event._value

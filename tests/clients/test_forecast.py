@@ -141,3 +141,20 @@ def test_central_lstm_beats_naive_baselines():
     result = evaluate_reference(hidden=32, epochs=10, verbose=False)
     assert result["lstm_h32"]["mse"] < 0.8 < result["persistence"]["mse"]
     assert result["seconds"] < 120
+
+
+def test_reference_calendar_inputs_match_device_series_windows():
+    from clients.baselines import ReferenceSplit, reference_inputs, reference_splits
+    series = DeviceSeries.load(0, start="2013-06-01", history_hours=48, horizon_hours=200)
+    hours = np.array([0, 5, 30, 131])
+    X, _, valid = series.windows(hours, 24, calendar=True)
+    assert valid.all()
+    absolute = series.t0.astype(np.int64) + hours  # hours since 1970 of each target
+    split = ReferenceSplit(X[:, :, 0], np.zeros(len(hours), np.float32), absolute)
+    np.testing.assert_array_equal(reference_inputs(split, calendar=True), X)
+    np.testing.assert_array_equal(reference_inputs(split), X[:, :, :1])
+    with pytest.raises(ValueError):
+        reference_inputs(ReferenceSplit(split.X, split.y), calendar=True)
+    test = reference_splits()["test"]  # test targets start at hour 0.8 * 8760 of 2013 (after 70% train, 10% val)
+    assert test.target_hours.min() == np.datetime64("2013-01-01T00", "h").astype(np.int64) + int(0.7 * 8760) + int(0.1 * 8760)
+    assert len(test.target_hours) == len(test.y)
