@@ -123,6 +123,18 @@ def run(
     out_console.print(f"wrote {target}/ in {time.perf_counter() - started:.1f} s wall time", markup=False)
 
 
+@app.command()
+def calibrate(
+    hidden: int = typer.Option(64, help="edge model hidden size"),
+    layers: int = typer.Option(2, help="edge model layers"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the profile entry (YAML) here"),
+) -> None:
+    """Measure the edge model's per-inference latency with ONNX Runtime; print a device-profile entry."""
+    from clients.onnx_export import calibrate_command  # torch loads only for this command
+
+    calibrate_command(hidden=hidden, layers=layers, out=out)
+
+
 def main() -> None:
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     try:
