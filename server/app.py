@@ -10,10 +10,10 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from clients.model import ModelSpec, build_model, get_arrays
-from server.coordinator import Coordinator
-from sim.forecasts import device_config, requests_by_device, score
+from server.coordinator import Coordinator, pretrain
+from sim.forecasts import device_config, requests_by_device, score, score_versions
 from sim.scenario import Scenario
-from sim.world import World
+from sim.world import World, stream
 
 # Flower's timeouts are wall-clock safety nets; simulated deadlines are decided in SimPy time.
 WALL_TIMEOUT_S = 600.0
@@ -103,6 +103,21 @@ def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float]
     return app
 
 
+def make_pretrain_app(scenario: Scenario, holder: dict) -> ServerApp:
+    """A ServerApp that only trains the model devices ship with (for runs without deployed federation)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario))
+        spec = ModelSpec(**scenario.models.edge.model_dump())
+        holder["arrays"], holder["rounds"] = pretrain(fleet, scenario.device_count,
+                                                      get_arrays(build_model(spec, scenario.seed)),
+                                                      scenario.federation, stream(scenario.seed, "pretrain"))
+
+    return app
+
+
 def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] | None = None) -> dict:
     """Build the world, federate it through the Grid, score the forecasts on the devices."""
     fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario))
@@ -112,8 +127,9 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     world.run(progress)
     table = world.recorder.table()
     score(table, requests_by_device(table, scenario.models.int8_on_device), fleet.evaluate, world.versions)
+    versions = score_versions(fleet.evaluate, world.n_devices, world.versions, int(scenario.duration // 3600))
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,
-            "exchanged": fleet.exchanged}
+            "versions": versions, "exchanged": fleet.exchanged}
 
 
 # The app `flwr run .` and a Deployment Engine load (pyproject.toml [tool.flwr.app.components]).
@@ -128,5 +144,5 @@ def flwr_main(grid: Grid, context: Context) -> None:
 
     scenario = scenarios.load(str(context.run_config["scenario"]))
     holder = run_world(scenario, grid)
-    result = collect(holder["world"], holder["rounds"], holder["round_clients"])
+    result = collect(holder["world"], holder["rounds"], holder["round_clients"], holder["versions"])
     write_run(result, str(context.run_config.get("out", f"runs/{scenario.name}-flwr")))

@@ -52,3 +52,26 @@ def score(table: dict[str, np.ndarray], requests: Requests, evaluate: Evaluator,
         rows = requests[dev]["row"]
         table["forecast_error"][rows] = errors
         table["baseline_error"][rows] = baseline
+
+
+HELD_OUT_HOURS = 48  # the hours right after the run: no model version has trained on them
+
+
+def score_versions(evaluate: Evaluator, n_devices: int, versions: dict[int, list[np.ndarray]],
+                   first_hour: int) -> list[dict]:
+    """Every global model version on the same held-out hours of every device (fp32): MSE and MAE per version."""
+    hours = np.arange(first_hour, first_hour + HELD_OUT_HOURS, dtype=np.int64)
+    order = sorted(versions)
+    requests = {dev: {"hour": np.tile(hours, len(order)), "version": np.repeat(order, len(hours)).astype(np.int64),
+                      "quantized": np.zeros(len(hours) * len(order), np.int64)} for dev in range(n_devices)}
+    answers = evaluate(requests, versions)
+    rows = []
+    for v in order:
+        errors = np.concatenate([err[requests[d]["version"] == v] for d, (err, _) in sorted(answers.items())])
+        baseline = np.concatenate([base[requests[d]["version"] == v] for d, (_, base) in sorted(answers.items())])
+        ok = np.isfinite(errors) & np.isfinite(baseline)
+        rows.append({"model_version": v, "held_out_hours": HELD_OUT_HOURS, "devices": len(answers),
+                     "forecasts": int(ok.sum()), "mse": float(np.mean(errors[ok] ** 2)) if ok.any() else None,
+                     "mae": float(np.mean(np.abs(errors[ok]))) if ok.any() else None,
+                     "persistence_mse": float(np.mean(baseline[ok] ** 2)) if ok.any() else None})
+    return rows
