@@ -125,7 +125,7 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     spec = ModelSpec(**scenario.models.edge.model_dump())
     coordinator = Coordinator(world, fleet, get_arrays(build_model(spec, scenario.seed)))
     world.run(progress)
-    table = world.recorder.table()
+    table = world.table()
     score(table, requests_by_device(table, scenario.models.int8_on_device), fleet.evaluate, world.versions)
     versions = score_versions(fleet.evaluate, world.n_devices, world.versions, int(scenario.duration // 3600))
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,

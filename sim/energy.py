@@ -64,15 +64,14 @@ class FleetEnergy:
             self.death_s[dev] = when
 
     def _settle(self, dev: int, now: float) -> None:
-        """Integrate idle drain and harvest since the device was last looked at."""
+        """Integrate idle drain and harvest since the device was last looked at (batteries only)."""
+        if self.level_j[dev] is None:  # mains powered: idle is charged once, at the end
+            return
         last = self._last[dev]
         if now <= last:
             return
         self._last[dev] = now
         level = self.level_j[dev]
-        if level is None:  # mains powered
-            self.spent["idle"][dev] += self.idle_w[dev] * (now - last)
-            return
         panel = self.harvest[dev]
         gain = panel.energy_j(last, now) if panel is not None else 0.0
         if not self._off[dev]:
@@ -94,6 +93,8 @@ class FleetEnergy:
 
     def alive(self, dev: int, now: float) -> bool:
         """False while the battery is empty (or recharging below the revive level)."""
+        if self.level_j[dev] is None:
+            return True
         self._settle(dev, now)
         return not self._off[dev]
 
@@ -106,10 +107,11 @@ class FleetEnergy:
         return max(0.0, self.level_j[dev] / capacity)
 
     def _charge(self, dev: int, component: str, joules: float, now: float) -> None:
-        self._settle(dev, now)
         self.spent[component][dev] += joules
         level = self.level_j[dev]
         if level is not None:
+            self._settle(dev, now)
+            level = self.level_j[dev]
             level -= joules
             self.level_j[dev] = level
             if level <= 0.0 and not self._off[dev]:
@@ -168,4 +170,7 @@ class FleetEnergy:
                 link = self.links[dev]
                 self._charge(dev, "radio_tail", min(end_s - idle_since, link.tail_s) * link.tail_w, end_s)
                 self._radio_idle_since[dev] = None
-            self._settle(dev, end_s)
+            if self.level_j[dev] is None:
+                self.spent["idle"][dev] += self.idle_w[dev] * end_s
+            else:
+                self._settle(dev, end_s)

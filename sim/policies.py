@@ -70,6 +70,7 @@ class Observation:
 
 class Policy(Protocol):
     name: str
+    uses_observation: bool  # optional; False lets the world skip filling the observation
 
     def decide(self, obs: Observation) -> int: ...
 
@@ -77,6 +78,8 @@ class Policy(Protocol):
 
 
 class _Fixed:
+    uses_observation = False  # the world skips filling the observation for it
+
     def __init__(self, name: str, target: int):
         self.name, self._target = name, target
 
@@ -89,6 +92,8 @@ class _Fixed:
 
 class GreedyLatency(_Fixed):
     """Minimum estimated latency over local, edge and cloud."""
+
+    uses_observation = True
 
     def __init__(self, name: str = "greedy"):
         super().__init__(name, LOCAL)

@@ -12,9 +12,7 @@ COLUMNS: dict[str, type] = {
     "arrival_s": np.float64,
     "device": np.int32,
     "target": np.int8,
-    "hour": np.int32,  # simulated hour forecast by this request
     "model_version": np.int16,
-    "deadline_s": np.float32,
     "latency_s": np.float32,
     "queue_s": np.float32,  # waiting for a CPU (device or server)
     "transfer_s": np.float32,  # time on shared links (and radio promotion)

@@ -122,7 +122,7 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         initial, rounds = pretrained(scenario)
         world.publish(0, initial)
         world.run(progress)
-        table = world.recorder.table()
+        table = world.table()
         score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
               world.versions)
     return collect(world, rounds, round_clients, versions)
@@ -131,7 +131,7 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
 def collect(world: World, rounds: list[dict], round_clients: list[dict], versions: list[dict]) -> RunResult:
     """Everything a finished (and scored) world has to report."""
     scenario = world.scenario
-    table = world.recorder.table()
+    table = world.table()
     summary = summarize(table, world.energy.spent, rounds, world.policy.name, scenario.seed, scenario.duration)
     summary["scenario"] = scenario.name
     summary["edge_server_energy_j"] = world.edge_energy_j()

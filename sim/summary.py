@@ -52,7 +52,7 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
 
 def device_rows(world) -> list[dict]:
     """One row per device: class, link, requests, death time and energy by component (joules)."""
-    table = world.recorder.table()
+    table = world.table()
     requests = np.bincount(table["device"], minlength=world.n_devices)
     served = np.bincount(table["device"][table["dropped"] == SERVED], minlength=world.n_devices)
     rows = []

@@ -145,6 +145,13 @@ class World:
                 yield timeout(delay if delay > 0.0 else 0.0)
                 arrive(dev)
 
+    def table(self) -> dict[str, np.ndarray]:
+        """The request columns, with those derived from arrival and device added: hour and deadline."""
+        table = self.recorder.table()
+        table["hour"] = (table["arrival_s"] // 3600.0).astype(np.int32)
+        table["deadline_s"] = np.asarray(self._deadline, np.float32)[table["device"]]
+        return table
+
     def links(self) -> list[SharedLink]:
         return [link for pair in self.group_links for link in pair] + [self.wan_up, self.wan_down]
 
@@ -192,9 +199,6 @@ class World:
         row = rec.new_row()
         rec.arrival_s[row] = now
         rec.device[row] = dev
-        rec.hour[row] = int(now // 3600.0)
-        deadline = self._deadline[dev]
-        rec.deadline_s[row] = deadline
         energy = self.energy
         if not energy.alive(dev, now):
             rec.dropped[row] = BATTERY_EMPTY
@@ -215,7 +219,7 @@ class World:
             rec.latency_s[row] = latency
             rec.energy_compute_j[row] = joules
             rec.model_version[row] = self.device_version[dev]
-            self.policy.observe(LOCAL, latency, joules, latency <= deadline)
+            self.policy.observe(LOCAL, latency, joules, latency <= self._deadline[dev])
             return
         rec.bytes_up[row] = self.up_bytes
         self._scratch(row)
@@ -324,7 +328,8 @@ class World:
         self._down_bps[dev] += THROUGHPUT_EWMA * (self.down_bytes * 8.0 / max(took, 1e-9) - self._down_bps[dev])
         latency = now - rec.arrival_s[row]
         rec.latency_s[row] = latency
-        self.policy.observe(int(rec.target[row]), latency, rec.energy_radio_j[row], latency <= rec.deadline_s[row])
+        self.policy.observe(int(rec.target[row]), latency, float(rec.energy_radio_j[row]),
+                            latency <= self._deadline[dev])
 
     # --- federation hooks ---------------------------------------------------------------------
     def alive(self, dev: int) -> bool:
