@@ -124,6 +124,40 @@ def run(
 
 
 @app.command()
+def compare(
+    scenario: Path = typer.Argument(..., help="scenario YAML file"),
+    policies: str = typer.Option(..., "--policies", help="comma-separated policy names"),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="seeds: the scenario's seed and the next ones"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output directory [default: runs/<name>-compare]"),
+) -> None:
+    """Run each policy on the same scenario and seeds; write comparison.csv and print it with 95% CIs."""
+    from sim.compare import METRICS, compare as run_comparison
+    from sim.policies import registry
+
+    loaded = _load(scenario)
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    unknown = [n for n in names if n not in registry()]
+    if not names or unknown:
+        _fail(f"--policies: unknown policy {', '.join(unknown) or '(none given)'}; allowed: "
+              f"{', '.join(sorted(registry()))}")
+    target = out or Path("runs") / f"{loaded.name}-compare"
+    seed_list = [loaded.seed + i for i in range(seeds)]
+    columns = (TextColumn("[bold]comparing"), BarColumn(), TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("compare", total=len(names) * len(seed_list), last="")
+        rows = run_comparison(loaded, names, seed_list, target,
+                              progress=lambda done: progress.update(task, advance=1, last=done))
+    table = Table(title=f"{loaded.name}: {len(seed_list)} seeds, mean ± 95% CI")
+    table.add_column("policy")
+    for name in METRICS:
+        table.add_column(name.replace("_", " "), justify="right")
+    for row in rows:
+        table.add_row(row["policy"], *(f"{row[m]:.4g} ± {row[m + '_ci95']:.2g}" for m in METRICS))
+    out_console.print(table)
+    out_console.print(f"wrote {target}/comparison.csv", markup=False)
+
+
+@app.command()
 def calibrate(
     hidden: int = typer.Option(64, help="edge model hidden size"),
     layers: int = typer.Option(2, help="edge model layers"),

@@ -8,7 +8,7 @@ import numpy as np
 from sim.policies import LOCAL
 from sim.recorder import SERVED
 
-# device -> columns "hour", "version", "quantized", "row" of its served requests
+# device -> its distinct forecasts ("hour", "version", "quantized") and, per served request, "row" and "key"
 Requests = dict[int, dict[str, np.ndarray]]
 # device -> (model errors, persistence errors), aligned with that device's requests
 Errors = dict[int, tuple[np.ndarray, np.ndarray]]
@@ -25,7 +25,11 @@ def device_config(scenario) -> dict:
 
 
 def requests_by_device(table: dict[str, np.ndarray], int8_on_device: bool) -> Requests:
-    """Group served requests by device (one scoring call per device, one forward pass per version)."""
+    """Per device, the distinct forecasts its served requests need: (hour, model version, int8 or not).
+
+    Requests of one device in the same hour with the same model get the same forecast, so each
+    distinct key is scored once ("rows" maps every request back to its key).
+    """
     served = np.flatnonzero(table["dropped"] == SERVED)
     devices = table["device"][served]
     order = np.argsort(devices, kind="stable")
@@ -33,13 +37,13 @@ def requests_by_device(table: dict[str, np.ndarray], int8_on_device: bool) -> Re
     bounds = np.flatnonzero(np.diff(devices[order])) + 1
     out: Requests = {}
     for chunk in np.split(rows, bounds):
-        if len(chunk):
-            out[int(table["device"][chunk[0]])] = {
-                "row": chunk,
-                "hour": table["hour"][chunk].astype(np.int64),
-                "version": table["model_version"][chunk].astype(np.int64),
-                "quantized": ((table["target"][chunk] == LOCAL) & int8_on_device).astype(np.int64),
-            }
+        if not len(chunk):
+            continue
+        keys = np.stack([table["hour"][chunk].astype(np.int64), table["model_version"][chunk].astype(np.int64),
+                         ((table["target"][chunk] == LOCAL) & int8_on_device).astype(np.int64)], axis=1)
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        out[int(table["device"][chunk[0]])] = {"row": chunk, "key": inverse.reshape(-1), "hour": unique[:, 0],
+                                               "version": unique[:, 1], "quantized": unique[:, 2]}
     return out
 
 
@@ -49,9 +53,9 @@ def score(table: dict[str, np.ndarray], requests: Requests, evaluate: Evaluator,
     table["forecast_error"][:] = np.nan
     table["baseline_error"][:] = np.nan
     for dev, (errors, baseline) in evaluate(requests, versions).items():
-        rows = requests[dev]["row"]
-        table["forecast_error"][rows] = errors
-        table["baseline_error"][rows] = baseline
+        cols = requests[dev]
+        table["forecast_error"][cols["row"]] = errors[cols["key"]]
+        table["baseline_error"][cols["row"]] = baseline[cols["key"]]
 
 
 HELD_OUT_HOURS = 48  # the hours right after the run: no model version has trained on them

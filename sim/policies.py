@@ -15,7 +15,7 @@ class Observation:
 
     __slots__ = ("now", "device", "group", "deadline_s", "battery_soc", "cpu_wait_s", "compute_s", "up_bytes",
                  "down_bytes", "up_bps", "down_bps", "access_rtt_s", "wan_rtt_s", "wan_bps", "edge_wait_s",
-                 "compute_w", "radio", "radio_idle_s", "local_version", "server_version")
+                 "compute_w", "radio", "radio_idle_s", "local_version", "server_version", "request")
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -38,6 +38,7 @@ class Observation:
         self.radio_idle_s = float("inf")  # since the radio last finished a transfer (0 while active)
         self.local_version = 0  # model version on the device
         self.server_version = 0  # model version the edge server and cloud serve
+        self.request = 0  # the request's id; observe() gets it back with the outcome
 
     def estimated_latency_s(self, target: int) -> float:
         """Greedy estimate: D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md)."""
@@ -74,7 +75,7 @@ class Policy(Protocol):
 
     def decide(self, obs: Observation) -> int: ...
 
-    def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool) -> None: ...
+    def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool, request: int) -> None: ...
 
 
 class _Fixed:
@@ -86,7 +87,7 @@ class _Fixed:
     def decide(self, obs: Observation) -> int:
         return self._target
 
-    def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool) -> None:
+    def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool, request: int) -> None:
         pass
 
 
@@ -159,9 +160,32 @@ _BUILTIN: dict[str, PolicyFactory] = {
 }
 
 
+def _with_params(name: str, cls, allowed: tuple[str, ...]) -> PolicyFactory:
+    def factory(params: dict[str, Any], rng: np.random.Generator) -> Policy:
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(f"policy {name!r} has no parameter {', '.join(unknown)}; allowed: "
+                             f"{', '.join(allowed) or 'none'}")
+        return cls(**{k: float(v) for k, v in params.items()})
+
+    return factory
+
+
+def _library() -> dict[str, PolicyFactory]:
+    from sim import policy_library as lib
+
+    return {
+        "deadline-energy": _with_params("deadline-energy", lib.DeadlineEnergy, ()),
+        "battery-threshold": _with_params("battery-threshold", lib.BatteryThreshold, ("threshold",)),
+        "lyapunov": _with_params("lyapunov", lib.Lyapunov, ("V", "energy_budget_j", "phi")),
+        "linucb": _with_params("linucb", lib.LinUCB, ("alpha", "lambda_energy", "miss_penalty")),
+        "oracle": _with_params("oracle", lib.Oracle, ()),
+    }
+
+
 def registry() -> dict[str, PolicyFactory]:
     """Built-in policies plus those installed under the `edgefed.policies` entry-point group."""
-    found = dict(_BUILTIN)
+    found = {**_BUILTIN, **_library()}
     for ep in entry_points(group="edgefed.policies"):
         found.setdefault(ep.name, ep.load())
     return found

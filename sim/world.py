@@ -207,6 +207,8 @@ class World:
             return
         cpu = self._cpu[dev]
         obs = self._observe(dev, now) if self._observing else None
+        if obs is not None:
+            obs.request = row
         target = self.policy.decide(obs)
         rec.target[row] = target
         if target == LOCAL:
@@ -219,7 +221,7 @@ class World:
             rec.latency_s[row] = latency
             rec.energy_compute_j[row] = joules
             rec.model_version[row] = self.device_version[dev]
-            self.policy.observe(LOCAL, latency, joules, latency <= self._deadline[dev])
+            self.policy.observe(LOCAL, latency, joules, latency <= self._deadline[dev], row)
             return
         rec.bytes_up[row] = self.up_bytes
         self._scratch(row)
@@ -329,7 +331,7 @@ class World:
         latency = now - rec.arrival_s[row]
         rec.latency_s[row] = latency
         self.policy.observe(int(rec.target[row]), latency, float(rec.energy_radio_j[row]),
-                            latency <= self._deadline[dev])
+                            latency <= self._deadline[dev], row)
 
     # --- federation hooks ---------------------------------------------------------------------
     def alive(self, dev: int) -> bool:

@@ -1,0 +1,138 @@
+"""Each offload policy on a crafted scenario whose right answer is known."""
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+
+import numpy as np
+import pytest
+
+from sim import policies
+from sim import scenario as scenarios
+from sim.policies import CLOUD, EDGE, LOCAL, Observation
+from sim.profiles import LINKS
+from sim.world import World
+
+
+def _scenario(policy: str, params=None, *, profile="mcu-cortex-m4", link="wifi", deadline="20ms", count=3,
+              rate="2/s", duration="10min", battery=None) -> scenarios.Scenario:
+    group = {"profile": profile, "count": count, "link": link,
+             "workload": {"kind": "poisson", "rate": rate, "deadline": deadline}}
+    if battery:
+        group["battery"] = battery
+    return scenarios.parse({
+        "name": "policy-test", "seed": 9, "duration": duration,
+        "policy": {"name": policy, "params": params or {}}, "fleet": [group],
+        "models": {"edge": {"hidden": 64, "layers": 2}},
+        "federation": {"enabled": False, "pretrain": {"rounds": 0}}}, "policy-test")
+
+
+def _run(sc: scenarios.Scenario) -> dict:
+    world = World(sc)
+    world.run()
+    table = world.table()
+    served = table["dropped"] == 0
+    return {"target": table["target"][served], "latency": table["latency_s"][served].astype(float),
+            "deadline": table["deadline_s"][served].astype(float), "world": world,
+            "energy": sum(sum(world.energy.spent[c]) for c in ("compute", "radio_tx", "radio_rx", "radio_tail"))}
+
+
+def test_deadline_energy_offloads_when_local_cannot_meet_the_deadline():
+    # an LSTM 64x2 takes 135 ms on a Cortex-M4: a 20 ms deadline forces offloading
+    tight = _run(_scenario("deadline-energy", deadline="20ms"))
+    assert np.mean(tight["target"] == LOCAL) == 0.0
+    # with a 1 s deadline local (6 mJ) is cheaper than the WiFi radio's tail (31 mJ)
+    loose = _run(_scenario("deadline-energy", deadline="1s"))
+    assert np.mean(loose["target"] == LOCAL) == 1.0
+
+
+def _observation(soc: float) -> Observation:
+    obs = Observation()
+    obs.battery_soc = soc
+    obs.radio = LINKS["wifi"]
+    obs.up_bps = obs.down_bps = obs.wan_bps = 8e7
+    obs.up_bytes = obs.down_bytes = 300.0
+    obs.compute_s = (0.1, 0.001, 0.001)
+    obs.compute_w = 0.05
+    return obs
+
+
+def test_battery_threshold_switches_exactly_at_its_threshold():
+    policy = policies.make_policy("battery-threshold", {"threshold": 0.4}, np.random.default_rng(0))
+    assert policy.decide(_observation(0.4)) == LOCAL
+    assert policy.decide(_observation(0.4 + 1e-12)) == LOCAL
+    assert policy.decide(_observation(0.4 - 1e-12)) in (EDGE, CLOUD)
+    assert policy.decide(_observation(0.0)) == EDGE  # same radio energy: the edge wins the tie
+
+
+def test_lyapunov_trades_energy_for_latency_as_v_falls():
+    results = [_run(_scenario("lyapunov", {"V": v, "energy_budget_j": 0.005}, deadline="1s"))
+               for v in (100.0, 1.0, 0.01, 0.0001)]
+    energy = [r["energy"] for r in results]
+    latency = [r["latency"].mean() for r in results]
+    assert all(a > b for a, b in zip(energy, energy[1:])), energy  # less energy as V falls
+    assert all(a < b for a, b in zip(latency, latency[1:])), latency  # more latency as V falls
+
+
+def test_linucb_learns_the_best_target_of_a_stationary_run():
+    sc = dict(deadline="50ms", rate="1/s", duration="30min", count=4)
+    params = {"alpha": 0.5, "lambda_energy": 1.0, "miss_penalty": 1.0}
+
+    def mean_reward(run):
+        missed = run["latency"] > run["deadline"]
+        return -np.mean(run["latency"] / run["deadline"] + missed)
+
+    rewards = {t: mean_reward(_run(_scenario(name, **sc))) for t, name in ((LOCAL, "local"), (EDGE, "edge"),
+                                                                          (CLOUD, "cloud"))}
+    best = max(rewards, key=rewards.get)
+    learned = _run(_scenario("linucb", params, **sc))["target"]
+    late = learned[len(learned) // 2:]
+    assert np.mean(late == best) > 0.9, (rewards, np.bincount(late, minlength=3))
+
+
+def test_oracle_is_never_worse_on_mean_latency_in_a_single_device_run():
+    means = {}
+    for name in ("oracle", "local", "edge", "cloud", "greedy", "deadline-energy", "lyapunov", "linucb", "random"):
+        means[name] = _run(_scenario(name, profile="smartphone", link="lte", count=1, rate="1/s",
+                                     deadline="100ms", duration="20min"))["latency"].mean()
+    assert all(means["oracle"] <= value + 1e-12 for value in means.values()), means
+
+
+def test_unknown_parameters_get_one_line_errors():
+    with pytest.raises(scenarios.ScenarioError) as info:
+        _scenario("lyapunov", {"W": 3})
+    assert str(info.value) == "policy-test: policy.params: policy 'lyapunov' has no parameter W; allowed: V, energy_budget_j, phi"
+
+
+def test_third_party_policy_through_entry_point(monkeypatch):
+    point = EntryPoint(name="always-cloud", value="tests_policy_plugin:make", group="edgefed.policies")
+    monkeypatch.setattr(policies, "entry_points", lambda group: [point] if group == "edgefed.policies" else [])
+    import sys
+    import types
+
+    plugin = types.ModuleType("tests_policy_plugin")
+    plugin.make = lambda params, rng: policies.make_policy("cloud", {}, rng)
+    monkeypatch.setitem(sys.modules, "tests_policy_plugin", plugin)
+    assert "always-cloud" in policies.registry()
+    run = _run(_scenario("always-cloud"))
+    assert np.all(run["target"] == CLOUD)
+
+
+def test_compare_writes_a_table_with_confidence_intervals(tmp_path):
+    from sim.compare import METRICS, compare
+
+    sc = _scenario("local", profile="smartphone", link="lte", duration="3min")
+    rows = compare(sc, ["local", "edge"], [1, 2], tmp_path)
+    assert [r["policy"] for r in rows] == ["local", "edge"]
+    assert (tmp_path / "comparison.csv").read_text().splitlines()[0].startswith("policy,seeds,latency_mean_ms,")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["edge-seed1", "edge-seed2", "local-seed1",
+                                                                     "local-seed2"]
+    for row in rows:
+        assert row["seeds"] == 2 and all(np.isfinite(row[f"{m}_ci95"]) for m in ("latency_mean_ms", "dropped"))
+        assert set(METRICS) <= set(row)
+    # common random numbers: both policies saw the same arrivals
+    import pyarrow.parquet as pq
+
+    a = pq.read_table(tmp_path / "runs" / "local-seed1" / "requests.parquet", columns=["arrival_s", "device"])
+    b = pq.read_table(tmp_path / "runs" / "edge-seed1" / "requests.parquet", columns=["arrival_s", "device"])
+    assert a.equals(b)
+    assert rows[0]["latency_mean_ms"] < rows[1]["latency_mean_ms"]  # a phone computes locally in 3 ms vs LTE RTT
