@@ -1,6 +1,7 @@
 """City-scale benchmark: wall time, peak memory and requests per second of one scenario run (default city-scale.yaml).
 
-Usage: python bench/scale.py [SCENARIO] [--devices N] [--hours H] [--no-federation] [--write DIR] [--profile]
+Usage: python bench/scale.py [SCENARIO] [--devices N] [--hours H] [--no-federation] [--no-pretrain] [--write DIR]
+       [--profile]
 The fleet is scaled proportionally to N devices; the last line printed is one JSON object.
 Peak memory is this process's ru_maxrss: Ray/Flower worker processes (federation on) are not included.
 """
@@ -57,11 +58,15 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=None, help="scale the fleet to N devices")
     parser.add_argument("--hours", type=float, default=None, help="simulated hours")
     parser.add_argument("--no-federation", dest="federation", action="store_false", default=None)
+    parser.add_argument("--no-pretrain", dest="pretrain", action="store_false",
+                        help="skip federated pretraining (its Flower run registers every device as a supernode)")
     parser.add_argument("--write", type=Path, default=None, help="also write the run directory here (no plots)")
     parser.add_argument("--profile", action="store_true", help="cProfile the run; top 25 by tottime on stderr")
     args = parser.parse_args()
 
     data = scaled(yaml.safe_load(Path(args.scenario).read_text()), args.devices, args.hours, args.federation)
+    if not args.pretrain:
+        data.setdefault("federation", {}).setdefault("pretrain", {})["rounds"] = 0
     scenario = scenarios.parse(data, args.scenario)
     marks: dict[str, float] = {}
 
@@ -92,9 +97,13 @@ def main() -> None:
         "scenario": scenario.name, "devices": scenario.device_count, "simulated_h": scenario.duration / 3600,
         "federation": scenario.federation.enabled and scenario.federation.rounds > 0,
         "requests": requests, "wall_s": round(wall, 2),
-        "simulate_s": round(simulated_end - started, 2), "score_and_summary_s": round(finished - simulated_end, 2),
+        # setup: building the world and pretraining through Flower (until the first 1% of simulated time)
+        "setup_s": round(marks.get("first", started) - started, 2),
+        "simulate_s": round(simulated_end - marks.get("first", started), 2),
+        "score_and_summary_s": round(finished - simulated_end, 2),
         "write_s": None if written is None else round(written, 2),
         "requests_per_s": round(requests / wall, 1),
+        "simulated_requests_per_s": round(requests / max(simulated_end - marks.get("first", started), 1e-9), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "bytes_per_request_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / max(requests, 1), 1),
     }

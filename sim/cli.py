@@ -158,6 +158,18 @@ def compare(
 
 
 @app.command()
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to attach to [default: RAY_ADDRESS, "
+                                                                  "else a local Ray]"),
+) -> None:
+    """Run a grid of scenario x policy x parameters x seeds on Ray; finished runs are skipped; writes sweep.csv."""
+    from sim.sweep import sweep_command
+
+    sweep_command(sweep_file=sweep_file, address=address)
+
+
+@app.command()
 def calibrate(
     hidden: int = typer.Option(64, help="edge model hidden size"),
     layers: int = typer.Option(2, help="edge model layers"),

@@ -133,7 +133,7 @@ def _random(params: dict[str, Any], rng: np.random.Generator) -> Policy:
     allowed = {"p_local", "p_edge", "p_cloud"}
     unknown = set(params) - allowed
     if unknown:
-        raise ValueError(f"policy 'random' has no parameter {', '.join(sorted(unknown))}; allowed: "
+        raise ValueError(f"policy 'random' has no parameter {', '.join(map(repr, sorted(unknown)))}; allowed: "
                          f"{', '.join(sorted(allowed))}")
     return RandomTarget(rng, **{k: float(v) for k, v in params.items()})
 
@@ -144,7 +144,7 @@ PolicyFactory = Callable[[dict[str, Any], np.random.Generator], Policy]
 def _no_params(name: str, make: Callable[[], Policy]) -> PolicyFactory:
     def factory(params: dict[str, Any], rng: np.random.Generator) -> Policy:
         if params:
-            raise ValueError(f"policy {name!r} takes no parameters, got {', '.join(params)}")
+            raise ValueError(f"policy {name!r} takes no parameters, got {', '.join(map(repr, params))}")
         return make()
 
     return factory
@@ -164,7 +164,7 @@ def _with_params(name: str, cls, allowed: tuple[str, ...]) -> PolicyFactory:
     def factory(params: dict[str, Any], rng: np.random.Generator) -> Policy:
         unknown = sorted(set(params) - set(allowed))
         if unknown:
-            raise ValueError(f"policy {name!r} has no parameter {', '.join(unknown)}; allowed: "
+            raise ValueError(f"policy {name!r} has no parameter {', '.join(map(repr, unknown))}; allowed: "
                              f"{', '.join(allowed) or 'none'}")
         return cls(**{k: float(v) for k, v in params.items()})
 

@@ -105,8 +105,13 @@ def pretrained(scenario: scenarios.Scenario) -> tuple[list[np.ndarray], list[dic
 
 
 def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None = None, policy: str | None = None,
-                 progress: Callable[[float], None] | None = None) -> RunResult:
-    """Simulate one scenario; with federation enabled the rounds run through Flower's simulation engine."""
+                 progress: Callable[[float], None] | None = None,
+                 initial: tuple[list[np.ndarray], list[dict]] | None = None) -> RunResult:
+    """Simulate one scenario; with federation enabled the rounds run through Flower's simulation engine.
+
+    `initial` (arrays, pretraining rounds) hands in an already pretrained model for runs without
+    federation, so a worker that must not start Flower (a Ray task) can run them.
+    """
     source = "<scenario>"
     if not isinstance(scenario, scenarios.Scenario):
         source = str(scenario)
@@ -119,8 +124,9 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         world, rounds, round_clients, versions = out["world"], out["rounds"], out["round_clients"], out["versions"]
     else:
         world, round_clients, versions = World(scenario), [], []
-        initial, rounds = pretrained(scenario)
-        world.publish(0, initial)
+        arrays, rounds = initial if initial is not None else pretrained(scenario)
+        world.publish(0, [a.copy() for a in arrays])
+        rounds = [dict(r) for r in rounds]
         world.run(progress)
         table = world.table()
         score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),

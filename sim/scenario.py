@@ -1,6 +1,7 @@
 """Scenario files: a typed, frozen schema loaded with yaml.safe_load, and one-line errors."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -260,7 +261,8 @@ def _field_path(loc: tuple) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += ("." if path else "") + str(part)
+            text = str(part)  # odd keys (line breaks, spaces) are quoted so the error stays on one line
+            path += ("." if path else "") + (text if re.fullmatch(r"[\w.-]+", text) else repr(text))
     return path or "(top level)"
 
 

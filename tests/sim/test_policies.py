@@ -100,7 +100,7 @@ def test_oracle_is_never_worse_on_mean_latency_in_a_single_device_run():
 def test_unknown_parameters_get_one_line_errors():
     with pytest.raises(scenarios.ScenarioError) as info:
         _scenario("lyapunov", {"W": 3})
-    assert str(info.value) == "policy-test: policy.params: policy 'lyapunov' has no parameter W; allowed: V, energy_budget_j, phi"
+    assert str(info.value) == "policy-test: policy.params: policy 'lyapunov' has no parameter 'W'; allowed: V, energy_budget_j, phi"
 
 
 def test_third_party_policy_through_entry_point(monkeypatch):

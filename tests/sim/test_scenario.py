@@ -61,7 +61,7 @@ BAD = {
     "negative count": (lambda d: d["fleet"][0].update(count=-3), "fleet[0].count: must be >= 1, got -3"),
     "bad unit": (lambda d: d.update(duration="3 parsecs"), "duration: expected a duration such as '250ms'"),
     "bare number": (lambda d: d["fleet"][0]["workload"].update(deadline=5), "fleet[0].workload.deadline: expected a duration with a unit"),
-    "unknown policy": (lambda d: d.update(policy={"name": "telepathy"}), "policy.name: unknown policy 'telepathy'; allowed: cloud, edge,"),
+    "unknown policy": (lambda d: d.update(policy={"name": "telepathy"}), "policy.name: unknown policy 'telepathy'; allowed: battery-threshold, cloud, deadline-energy, edge,"),
     "unknown profile": (lambda d: d["fleet"][2].update(profile="cray-1"), "fleet[2].profile: unknown profile 'cray-1'; allowed: mcu-cortex-m4,"),
     "unknown link": (lambda d: d["fleet"][2].update(link="smoke-signals"), "fleet[2].link: unknown link 'smoke-signals'; allowed: lte,"),
     "wrong type": (lambda d: d["federation"].update(rounds="many"), "federation.rounds: must be of type int, got 'many'"),

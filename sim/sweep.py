@@ -1,0 +1,511 @@
+"""Sweeps: a grid of scenario x policy x parameter values x seeds, run as Ray tasks into resumable run directories.
+
+A sweep file (YAML; relative paths are read from the sweep file's folder):
+
+    name: policies                     # optional; default: the file's stem
+    out: ../runs/policies              # one run directory per grid point, plus sweep.csv
+    scenarios: [quickstart.yaml]       # one path or a list
+    policies:                          # a name, or a name with parameter values (a list = one grid axis)
+      - greedy
+      - {name: random, params: {p_local: [0.2, 0.8], p_edge: 0.5}}
+    seeds: 3                           # a count (seeds 0..2) or a list of seeds
+    overrides: {duration: 10min, federation: {enabled: false}}   # merged into every scenario (lists replace)
+
+Runs that need no Flower go to Ray tasks in parallel; if their scenario pretrains (federation.pretrain.rounds > 0),
+the driver pretrains first and ships the model to the task. Runs with federation rounds start Flower's own Ray
+simulation, so they run one at a time in the driver, after the parallel ones: Ray is never started inside Ray.
+"""
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import typer
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sim import scenario as scenarios
+
+METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j", "forecast_mse", "dropped")
+ParamValue = float | int | str | bool
+
+
+class SweepError(Exception):
+    """A sweep that cannot run; str() is one or more lines 'file: field: message'."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyGrid(_Strict):
+    name: str
+    params: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _non_empty_lists(cls, params: dict) -> dict:
+        for key, value in params.items():
+            if isinstance(value, list) and not value:
+                raise ValueError(f"{key}: a list of values must not be empty")
+        return params
+
+    def points(self) -> list[dict[str, ParamValue]]:
+        """Every combination of the list-valued parameters (scalars are fixed)."""
+        keys = sorted(self.params)
+        axes = [v if isinstance(v, list) else [v] for v in (self.params[k] for k in keys)]
+        return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
+
+
+class SweepFile(_Strict):
+    name: str | None = None
+    out: str | None = None
+    scenarios: list[str] = Field(min_length=1)
+    policies: list[PolicyGrid] = Field(default_factory=list)
+    seeds: list[int] = [0]
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("scenarios", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, (str, dict)):
+            value = [value]
+        return [{"name": v} if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, seeds: Any) -> list[int]:
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if not 1 <= seeds <= 10_000:
+                raise ValueError(f"a seed count must be between 1 and 10000, got {seeds}")
+            return list(range(seeds))
+        if (not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds)
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+            raise ValueError(f"must be a count (seeds 0..count-1) or a non-empty list of distinct integers >= 0, "
+                             f"got {seeds!r}")
+        return seeds
+
+
+@dataclass(frozen=True)
+class Run:
+    """One grid point: a resolved scenario and the run directory it writes."""
+
+    scenario: scenarios.Scenario
+    params: dict[str, ParamValue]
+    path: Path
+
+    @property
+    def policy(self) -> str:
+        return self.scenario.policy.name
+
+    @property
+    def needs_flower(self) -> bool:
+        """Federation rounds run inside Flower's own Ray simulation: such runs stay in the driver."""
+        fed = self.scenario.federation
+        return fed.enabled and fed.rounds > 0
+
+    @property
+    def done(self) -> bool:
+        return (self.path / "summary.json").is_file()
+
+
+@dataclass
+class SweepReport:
+    out: Path
+    total: int
+    skipped: int
+    ran: int = 0
+    failed: list[str] = field(default_factory=list)
+    csv: Path | None = None
+    removed_staging: int = 0
+
+
+# --- the sweep file --------------------------------------------------------------------------------
+
+_TYPE_TAG = re.compile(r"^(int|float|str|bool|list|dict|none)(\[.*\])?$|\[")
+
+
+def _describe(source: str, exc: ValidationError) -> str:
+    by_path: dict[str, list[str]] = {}
+    types: dict[str, tuple[list[str], Any]] = {}
+    for error in exc.errors():
+        # union members add their type to the location (seeds.int, params.V.list[...]): keep the field path only
+        loc = tuple(part for part in error["loc"] if isinstance(part, int) or not _TYPE_TAG.search(part))
+        path = scenarios._field_path(loc)  # same field-path style as scenario files
+        kind, got = error["type"], error.get("input")
+        if kind == "extra_forbidden":
+            message = "unknown key; allowed: " + ", ".join(_allowed(loc))
+        elif kind == "missing":
+            message = "required field is missing"
+        elif kind == "value_error":
+            message = str(error.get("ctx", {}).get("error", error["msg"]))
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            wanted = types.setdefault(path, ([], got))[0]  # a union: one message naming every allowed type
+            wanted.append(kind.split("_")[0])
+            by_path.setdefault(path, [])
+            continue
+        else:
+            message = error["msg"]
+        by_path.setdefault(path, [])
+        if message not in by_path[path]:
+            by_path[path].append(message)
+    for path, (wanted, got) in types.items():
+        by_path[path].append(f"must be of type {' or '.join(dict.fromkeys(wanted))}, got {got!r}")
+    return "\n".join(f"{source}: {path}: {' or '.join(messages)}" for path, messages in by_path.items())
+
+
+def _allowed(loc: tuple) -> list[str]:
+    return list(PolicyGrid.model_fields) if "policies" in loc[:-1] else list(SweepFile.model_fields)
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _slug(value: Any) -> str:
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text)
+
+
+def run_name(scenario_name: str, policy: str, params: dict[str, ParamValue], seed: int) -> str:
+    """Deterministic run directory name: <scenario>-<policy>[-key=value...]-seed<N>."""
+    parts = [_slug(scenario_name), _slug(policy)] + [f"{_slug(k)}={_slug(v)}" for k, v in sorted(params.items())]
+    return "-".join(parts) + f"-seed{seed}"
+
+
+def load(path: str | Path, out: str | Path | None = None) -> tuple[Path, list[Run]]:
+    """Read a sweep file and expand it into runs (every scenario validated); raise SweepError on any problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SweepError(f"{source}: file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{source}: cannot read: {exc.__class__.__name__}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise SweepError(f"{source}: YAML syntax error at {where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
+    if not isinstance(data, dict):
+        raise SweepError(f"{source}: (top level): must be a mapping of sweep fields, got "
+                         f"{'an empty file' if data is None else type(data).__name__}")
+    try:
+        sweep = SweepFile.model_validate(data)
+    except ValidationError as exc:
+        raise SweepError(_describe(source, exc)) from None
+    here = path.parent
+    out_dir = Path(out) if out is not None else here / (sweep.out or f"runs/{sweep.name or path.stem}")
+    out_dir = Path(os.path.normpath(out_dir.absolute()))  # Ray workers need not share the driver's cwd
+    runs: list[Run] = []
+    errors: list[str] = []
+    for i, relative in enumerate(sweep.scenarios):
+        try:
+            base = scenarios.load(here / relative)
+        except scenarios.ScenarioError as exc:
+            errors.append(f"{source}: scenarios[{i}]: {exc}".replace("\n", f"\n{source}: scenarios[{i}]: "))
+            continue
+        data = _merge(base.model_dump(mode="json"), sweep.overrides)
+        try:
+            scenarios.parse(data, f"{source}: overrides")
+        except scenarios.ScenarioError as exc:
+            errors.extend(str(exc).splitlines())
+            continue
+        grids = sweep.policies or [PolicyGrid(name=base.policy.name, params=dict(base.policy.params))]
+        for j, grid in enumerate(grids):
+            for params in grid.points():
+                for seed in sweep.seeds:
+                    point = dict(data, seed=seed, policy={"name": grid.name, "params": params})
+                    try:
+                        resolved = scenarios.parse(point, f"{source}: policies[{j}]")
+                    except scenarios.ScenarioError as exc:
+                        errors.extend(str(exc).splitlines())
+                        break
+                    runs.append(Run(resolved, params, out_dir / run_name(resolved.name, grid.name, params, seed)))
+    if errors:
+        raise SweepError("\n".join(dict.fromkeys(errors)))
+    seen: dict[Path, int] = {}
+    for run in runs:
+        if run.path in seen:
+            raise SweepError(f"{source}: scenarios: two grid points share the run directory {run.path.name} "
+                             "(scenarios with the same name?)")
+        seen[run.path] = 1
+    return out_dir, runs
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+def _staging_dirs(out: Path, runs: list[Run]) -> Iterator[Path]:
+    """Leftovers of a killed writer: `.<run>.tmp-*` (and `.<run>.old-*`) next to the run directories."""
+    for run in runs:
+        for pattern in (f".{run.path.name}.tmp-*", f".{run.path.name}.old-*"):
+            yield from out.glob(pattern)
+    yield from out.glob(".sweep.csv.tmp-*")
+
+
+def _clean_staging(out: Path, runs: list[Run]) -> int:
+    removed = 0
+    for leftover in _staging_dirs(out, runs):
+        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _check_same(run: Run) -> None:
+    """A finished run from a different scenario (the sweep file changed) must not be counted as this one."""
+    try:
+        existing = scenarios.load(run.path / "scenario.yaml")
+    except scenarios.ScenarioError:
+        return  # an older schema: trust the name
+    if existing != run.scenario:
+        raise SweepError(f"{run.path}: finished from a different scenario than this sweep describes; "
+                         "delete it or choose another out")
+
+
+def execute(run: Run, initial: tuple[list, list] | None = None) -> dict:
+    """Simulate one run and write its directory (no plots); `initial` is a pretrained model to start from."""
+    import torch
+
+    from sim import runner
+
+    torch.set_num_threads(1)
+    # the driver already pretrained (through Flower): the model is handed in, Flower never starts here
+    result = runner.run_scenario(run.scenario, initial=initial)
+    runner.write_run(result, run.path, plots=False)
+    return result.summary
+
+
+def _remote_execute():
+    import ray
+
+    return ray.remote(num_cpus=1, max_retries=0)(execute)
+
+
+def _t95(n: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, n - 1))
+
+
+def aggregate(runs: list[Run], out_csv: Path) -> Path:
+    """One row per (scenario, policy, params): mean and 95% CI half-width (Student t) over finished seeds."""
+    import csv
+
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        key = (run.scenario.name, run.policy, json.dumps(run.params, sort_keys=True))
+        groups.setdefault(key, [])
+        if run.done:
+            groups[key].append(json.loads((run.path / "summary.json").read_text()))
+    header = ["scenario", "policy", "params", "seeds"]
+    for metric in METRICS:
+        header += [f"{metric}_mean", f"{metric}_ci95", f"{metric}_n"]
+    rows = []
+    for (name, policy, params), summaries in groups.items():
+        row: dict[str, Any] = {"scenario": name, "policy": policy, "params": params, "seeds": len(summaries)}
+        for metric in METRICS:
+            values = [float(s[metric]) for s in summaries if s.get(metric) is not None]
+            n = len(values)
+            mean = sum(values) / n if n else math.nan
+            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+            row[f"{metric}_mean"] = "" if not n else repr(mean)
+            row[f"{metric}_ci95"] = "" if n < 2 else repr(_t95(n) * sd / math.sqrt(n))
+            row[f"{metric}_n"] = n
+        rows.append(row)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", newline="", dir=out_csv.parent, prefix=f".{out_csv.name}.tmp-",
+                                         delete=False)
+    try:
+        with handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(handle.name, out_csv)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return out_csv
+
+
+def _lock(out: Path):
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / ".sweep.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SweepError(f"{out}: another sweep is writing into this directory") from None
+    return handle
+
+
+def run_sweep(path: str | Path, *, address: str | None = None, parallel: bool = True, num_cpus: int | None = None,
+              out: str | Path | None = None, on_progress: Callable[[Run, str], None] | None = None,
+              on_start: Callable[[int, int], None] | None = None) -> SweepReport:
+    """Run every unfinished grid point of a sweep file, then write <out>/sweep.csv.
+
+    parallel=False runs everything in this process (no Ray). on_start(total, skipped) is called once,
+    on_progress(run, status) after each run with status 'done' or 'failed: <one line>'.
+    Raises SweepError for a bad sweep file; KeyboardInterrupt leaves only finished run directories.
+    """
+    out_dir, runs = load(path, out)
+    lock = _lock(out_dir)
+    try:
+        report = SweepReport(out_dir, len(runs), 0, removed_staging=_clean_staging(out_dir, runs))
+        pending = []
+        for run in runs:
+            if run.done:
+                _check_same(run)
+                report.skipped += 1
+            else:
+                pending.append(run)
+        if on_start:
+            on_start(report.total, report.skipped)
+
+        def finished(run: Run, error: BaseException | None) -> None:
+            if error is None:
+                report.ran += 1
+                status = "done"
+            else:
+                line = f"{run.path.name}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                report.failed.append(line)
+                status = f"failed: {line}"
+            if on_progress:
+                on_progress(run, status)
+
+        flower = [r for r in pending if r.needs_flower]
+        tasks = [r for r in pending if not r.needs_flower]
+        try:
+            if parallel and tasks:
+                _run_on_ray(tasks, address, num_cpus, finished)
+            else:
+                flower = tasks + flower
+            for run in flower:
+                try:
+                    execute(run)
+                except Exception as exc:  # one failed grid point must not lose the others
+                    finished(run, exc)
+                else:
+                    finished(run, None)
+        finally:
+            # interrupted or not: whatever a killed writer left must not look like a run
+            _clean_staging(out_dir, runs)
+            report.csv = aggregate(runs, out_dir / "sweep.csv")
+        return report
+    finally:
+        lock.close()
+
+
+def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
+                finished: Callable[[Run, BaseException | None], None]) -> None:
+    import ray
+
+    from sim import runner
+
+    # pretraining goes through Flower (its own Ray, started and shut down): do it before our Ray starts
+    initial: dict[Path, tuple] = {}
+    for run in runs:
+        if run.scenario.federation.pretrain.rounds > 0:
+            initial[run.path] = runner.pretrained(run.scenario)
+    started_here = not ray.is_initialized()
+    if started_here:
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    remote = _remote_execute()
+    refs = {remote.remote(run, initial.get(run.path)): run for run in runs}
+    try:
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                run = refs.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as exc:
+                    cause = getattr(exc, "cause", None) or exc
+                    finished(run, cause)
+                else:
+                    finished(run, None)
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+def sweep_command(
+    sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster to attach to [default: RAY_ADDRESS, "
+                                                                "else a local Ray]"),
+) -> None:
+    """Run a grid of scenario x policy x parameters x seeds; finished runs are skipped; writes sweep.csv."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True)
+
+    def fail(message: str, code: int = 2):
+        for line in message.splitlines():
+            err.print(f"error: {line}", markup=False)
+        raise typer.Exit(code)
+
+    try:
+        load(sweep_file)  # a bad sweep file fails here, before anything is drawn or started
+    except SweepError as exc:
+        fail(str(exc))
+    columns = (TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+               TimeElapsedColumn())
+    state: dict[str, Any] = {}
+    with Progress(*columns, console=err, transient=True) as progress:
+        def on_start(total: int, skipped: int) -> None:
+            state["task"] = progress.add_task("runs", total=total, completed=skipped, last="")
+
+        def on_progress(run: Run, status: str) -> None:
+            progress.update(state["task"], advance=1, last=f"{run.path.name}: {status}")
+            if status != "done":
+                progress.console.print(f"warning: {status}", markup=False)
+
+        try:
+            report = run_sweep(sweep_file, address=address, on_progress=on_progress, on_start=on_start)
+        except SweepError as exc:
+            progress.stop()
+            fail(str(exc))
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: finished run directories are kept, unfinished ones left nothing; "
+                      "run the same sweep again to do the rest", markup=False)
+            raise typer.Exit(130)
+    out.print(f"{report.out}: {report.total} runs: {report.skipped} already finished, {report.ran} ran, "
+              f"{len(report.failed)} failed; wrote {report.csv}", markup=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # `python -m sim.sweep SWEEP.yaml` until the CLI registers `edgefed sweep`
+    _app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    _app.command()(sweep_command)
+    _app()
