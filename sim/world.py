@@ -13,7 +13,7 @@ from sim import profiles, workload
 from sim.energy import FleetEnergy
 from sim.harvest import Solar
 from sim.network import SharedLink
-from sim.policies import CLOUD, EDGE, LOCAL, Observation, make_policy
+from sim.policies import EDGE, LOCAL, Observation, make_policy
 from sim.recorder import BATTERY_EMPTY, Recorder
 from sim.servers import FifoServer
 from sim.scenario import Scenario

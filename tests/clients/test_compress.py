@@ -14,15 +14,6 @@ from clients.model import ModelSpec, build_model, get_arrays, model_cost, quanti
 EDGE = ModelSpec(hidden=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny recurrent ops thrash when torch's threads compete with other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _subsample(split: ReferenceSplit, n: int, seed: int) -> ReferenceSplit:
     keep = np.sort(np.random.default_rng(seed).choice(len(split.y), size=min(n, len(split.y)), replace=False))
     return ReferenceSplit(split.X[keep], split.y[keep], split.target_hours[keep])

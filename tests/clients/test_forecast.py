@@ -12,15 +12,6 @@ from clients.model import (Forecaster, ModelSpec, build_model, dynamic_quantizat
 SPEC = ModelSpec(hidden=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny recurrent ops thrash when torch's threads compete with other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def series():
     return DeviceSeries.load(2, start="2013-06-01", history_hours=24 * 70, horizon_hours=24 * 20)

@@ -7,15 +7,6 @@ from clients.model import (ModelSpec, build_model, closed_form_flops, fake_quant
                            quantize_int8, set_arrays)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny recurrent ops thrash when torch's threads compete with other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_build_is_deterministic_and_leaves_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)

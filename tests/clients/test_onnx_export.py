@@ -10,15 +10,6 @@ from clients import onnx_export
 from clients.model import ModelSpec, build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny recurrent ops thrash when torch's threads compete with other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _app() -> typer.Typer:
     app = typer.Typer()
     app.command()(onnx_export.calibrate_command)
