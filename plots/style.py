@@ -1,6 +1,7 @@
-"""Shared figure style: colour-blind-safe palette (Okabe-Ito), paper-size figures, PNG + PDF output."""
+"""Shared figure style: colour-blind-safe palette (Okabe-Ito), stable colours per name, paper-size PNG + PDF output."""
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -8,20 +9,74 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+# Okabe & Ito (2008), "Color Universal Design"; yellow last: weakest on white
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
+GREY = "#999999"
 TARGET_COLOURS = {"local": OKABE_ITO[0], "edge": OKABE_ITO[1], "cloud": OKABE_ITO[2]}
+COMPONENT_COLOURS = {"compute": OKABE_ITO[0], "radio_tx": OKABE_ITO[3], "radio_rx": OKABE_ITO[1],
+                     "radio_tail": OKABE_ITO[4], "idle": GREY}
+LATENCY_PART_COLOURS = {"queue": OKABE_ITO[3], "transfer": OKABE_ITO[5], "compute": OKABE_ITO[0],
+                        "propagation": OKABE_ITO[1]}
+# one colour per policy in every comparison figure; fixed targets keep their target colour
+POLICY_COLOURS = {"local": OKABE_ITO[0], "edge": OKABE_ITO[1], "cloud": OKABE_ITO[2], "greedy": OKABE_ITO[3],
+                  "greedy-latency": OKABE_ITO[3], "lyapunov": OKABE_ITO[4], "linucb": OKABE_ITO[5],
+                  "oracle": OKABE_ITO[6], "deadline-energy": OKABE_ITO[7], "battery-threshold": GREY,
+                  "random": "#666666"}
+POLICY_MARKERS = {"local": "o", "edge": "s", "cloud": "^", "greedy": "D", "greedy-latency": "D", "lyapunov": "P",
+                  "linucb": "X", "oracle": "*", "deadline-energy": "v", "battery-threshold": "<", "random": "h"}
+_FALLBACK_MARKERS = "o s ^ D P X v < > h".split()
+
+PAPER = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
+         "ytick.labelsize": 7, "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
+         "pdf.fonttype": 42, "savefig.dpi": 200}
 
 
-def figure(width_in: float = 3.5, height_in: float = 2.6):
-    plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7})
-    return plt.subplots(figsize=(width_in, height_in), dpi=200, constrained_layout=True)
+def _hashed(name: str, choices: list[str]) -> str:
+    return choices[zlib.crc32(name.encode()) % len(choices)]
 
 
-def save(fig, run_dir: Path, name: str) -> Path:
-    folder = Path(run_dir) / "plots"
-    folder.mkdir(exist_ok=True)
-    png = folder / f"{name}.png"
-    fig.savefig(png)
-    fig.savefig(folder / f"{name}.pdf")
+def policy_colour(policy: str) -> str:
+    """The same colour for a policy in every figure and every comparison (a hash for unknown names)."""
+    return POLICY_COLOURS.get(policy) or _hashed(policy, OKABE_ITO[:7])
+
+
+def policy_marker(policy: str) -> str:
+    return POLICY_MARKERS.get(policy) or _hashed(policy, _FALLBACK_MARKERS)
+
+
+def name_colours(names) -> dict[str, str]:
+    """Distinct colours for a run's device classes (sorted, so every figure of the run agrees)."""
+    return {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(sorted(set(names)))}
+
+
+def time_unit(span_s: float) -> tuple[float, str]:
+    """Divisor and axis label for simulated time spanning span_s seconds."""
+    if span_s >= 3 * 3600:
+        return 3600.0, "simulated time (h)"
+    if span_s >= 180:
+        return 60.0, "simulated time (min)"
+    return 1.0, "simulated time (s)"
+
+
+def figure(width_in: float = 3.5, height_in: float = 2.6, **subplots):
+    plt.rcParams.update(PAPER)
+    return plt.subplots(figsize=(width_in, height_in), dpi=200, constrained_layout=True, **subplots)
+
+
+def save_to(fig, folder: Path, name: str) -> Path:
+    """Write folder/name.png and folder/name.pdf (to temporary names, then renamed) and close the figure."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for ext in ("pdf", "png"):
+        tmp = folder / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, format=ext)
+        tmp.replace(folder / f"{name}.{ext}")
     plt.close(fig)
-    return png
+    return folder / f"{name}.png"
+
+
+def save(fig, run_dir: Path, name: str) -> Path | None:
+    """Save a run figure into RUN_DIR/plots/; None (nothing written) when there was nothing to draw."""
+    if fig is None:
+        return None
+    return save_to(fig, Path(run_dir) / "plots", name)

@@ -154,7 +154,32 @@ def compare(
     for row in rows:
         table.add_row(row["policy"], *(f"{row[m]:.4g} ± {row[m + '_ci95']:.2g}" for m in METRICS))
     out_console.print(table)
-    out_console.print(f"wrote {target}/comparison.csv", markup=False)
+    from plots.compare import write_report
+
+    write_report(sorted((target / "runs").iterdir()), target)
+    out_console.print(f"wrote {target}/comparison.csv, report.md, report.html and plots/", markup=False)
+
+
+@app.command()
+def plot(
+    run_dirs: list[Path] = typer.Argument(..., help="one run directory, or several to compare"),
+    out: Optional[Path] = typer.Option(None, "--out", help="comparison output [default: <parent>/comparison]"),
+) -> None:
+    """Redraw a run's figures from its files, or compare several runs (figures + report.md/html)."""
+    for run_dir in run_dirs:
+        if not (run_dir / "summary.json").is_file():
+            _fail(f"{run_dir}: not a run directory (no summary.json)")
+    if len(run_dirs) == 1:
+        from plots import render_run
+
+        for path in render_run(run_dirs[0]):
+            out_console.print(f"wrote {path}", markup=False)
+        return
+    from plots.compare import write_report
+
+    target = out or run_dirs[0].parent / "comparison"
+    for path in write_report(run_dirs, target):
+        out_console.print(f"wrote {path}", markup=False)
 
 
 @app.command()

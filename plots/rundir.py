@@ -1,0 +1,76 @@
+"""Read run-directory files into numpy columns (plots never import the simulator)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+Columns = dict[str, np.ndarray]
+TARGETS = ("local", "edge", "cloud")
+_NULLS = ["", "nan", "NaN", "None", "null"]
+
+
+def summary(run_dir: Path) -> dict:
+    path = Path(run_dir) / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def scenario_name(run_dir: Path) -> str:
+    return summary(run_dir).get("scenario") or Path(run_dir).name
+
+
+def policy_params(run_dir: Path) -> dict:
+    """policy.params of the run's resolved scenario.yaml ({} when absent)."""
+    path = Path(run_dir) / "scenario.yaml"
+    if not path.exists():
+        return {}
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    policy = data.get("policy") if isinstance(data, dict) else None
+    params = policy.get("params") if isinstance(policy, dict) else None
+    return params if isinstance(params, dict) else {}
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_null(column.type) or pa.types.is_integer(column.type) and column.null_count:
+        column = pc.cast(column, pa.float64())
+    if pa.types.is_floating(column.type):
+        return column.fill_null(np.nan).to_numpy()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return np.asarray(column.fill_null("").to_pylist(), dtype=object)
+    return column.to_numpy()
+
+
+def read_csv(run_dir: Path, name: str, floats: tuple[str, ...] = ()) -> Columns | None:
+    """RUN_DIR/name as columns; `floats` are read as float64 with NaN for empty cells. None if the file is absent."""
+    path = Path(run_dir) / name
+    if not path.exists():
+        return None
+    types = {c: pa.float64() for c in floats}
+    table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(null_values=_NULLS, column_types=types,
+                                                                    strings_can_be_null=False))
+    return {c: _numpy(table[c]) for c in table.column_names}
+
+
+def read_requests(run_dir: Path, columns: list[str]) -> Columns | None:
+    """The served requests' columns from requests.parquet (None if absent)."""
+    path = Path(run_dir) / "requests.parquet"
+    if not path.exists():
+        return None
+    table = pq.read_table(path, columns=sorted(set(columns) | {"dropped"}))
+    served = table["dropped"].to_numpy() == 0
+    return {c: table[c].to_numpy()[served] for c in columns}
+
+
+def device_profiles(devices: Columns) -> np.ndarray:
+    """Profile name per device index (object array)."""
+    index = devices["device"].astype(np.int64)
+    out = np.empty(int(index.max()) + 1 if len(index) else 0, dtype=object)
+    out[index] = devices["profile"]
+    return out
