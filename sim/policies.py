@@ -175,9 +175,9 @@ def _library() -> dict[str, PolicyFactory]:
     from sim import policy_library as lib
 
     return {
-        "deadline-energy": _with_params("deadline-energy", lib.DeadlineEnergy, ()),
+        "deadline-energy": _with_params("deadline-energy", lib.DeadlineEnergy, ("accuracy_weight",)),
         "battery-threshold": _with_params("battery-threshold", lib.BatteryThreshold, ("threshold",)),
-        "lyapunov": _with_params("lyapunov", lib.Lyapunov, ("V", "energy_budget_j", "phi")),
+        "lyapunov": _with_params("lyapunov", lib.Lyapunov, ("V", "energy_budget_j", "phi", "accuracy_weight")),
         "linucb": _with_params("linucb", lib.LinUCB, ("alpha", "lambda_energy", "miss_penalty")),
         "oracle": _with_params("oracle", lib.Oracle, ()),
     }

@@ -100,7 +100,7 @@ def test_oracle_is_never_worse_on_mean_latency_in_a_single_device_run():
 def test_unknown_parameters_get_one_line_errors():
     with pytest.raises(scenarios.ScenarioError) as info:
         _scenario("lyapunov", {"W": 3})
-    assert str(info.value) == "policy-test: policy.params: policy 'lyapunov' has no parameter 'W'; allowed: V, energy_budget_j, phi"
+    assert str(info.value) == "policy-test: policy.params: policy 'lyapunov' has no parameter 'W'; allowed: V, energy_budget_j, phi, accuracy_weight"
 
 
 def test_third_party_policy_through_entry_point(monkeypatch):
@@ -136,3 +136,17 @@ def test_compare_writes_a_table_with_confidence_intervals(tmp_path):
     b = pq.read_table(tmp_path / "runs" / "edge-seed1" / "requests.parquet", columns=["arrival_s", "device"])
     assert a.equals(b)
     assert rows[0]["latency_mean_ms"] < rows[1]["latency_mean_ms"]  # a phone computes locally in 3 ms vs LTE RTT
+
+
+@pytest.mark.parametrize("name", ["deadline-energy", "lyapunov"])
+def test_accuracy_weight_moves_a_stale_device_to_the_servers_model(name):
+    obs = _observation(1.0)
+    obs.compute_s = (0.001, 0.001, 0.001)  # local is fast and cheap...
+    obs.deadline_s, obs.access_rtt_s, obs.wan_rtt_s = 1.0, 0.004, 0.04
+    obs.local_version, obs.server_version = 1, 3  # ...but its model is two rounds behind
+    plain = policies.make_policy(name, {}, np.random.default_rng(0))
+    aware = policies.make_policy(name, {"accuracy_weight": 10.0}, np.random.default_rng(0))
+    assert plain.decide(obs) == LOCAL
+    assert aware.decide(obs) == EDGE
+    obs.local_version = 3  # once it has the newest model, local wins again
+    assert aware.decide(obs) == LOCAL
