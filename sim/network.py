@@ -41,6 +41,12 @@ class SharedLink:
             self.busy_s += elapsed
         self._last = now
 
+    def set_capacity(self, capacity_bps: float) -> None:
+        """Change the link rate from now on (a bandwidth trace); flows in progress keep their progress."""
+        self._advance()
+        self.bytes_per_s = capacity_bps / 8.0
+        self._wake_for_head()
+
     def counters(self) -> tuple[float, float]:
         """(busy seconds, bytes carried) so far, brought up to the current instant."""
         self._advance()

@@ -111,6 +111,14 @@ class FleetGroup(Strict):
     battery_revive: float = Field(default=0.2, ge=0.0, le=1.0, description="state of charge that restarts an emptied device")
     harvest: Harvest | None = None
     cpu_scale: float = Field(default=1.0, gt=0.0, le=1.0, description="DVFS: f / f_max")
+    bandwidth_trace: str | None = None  # CSV time_s,up_bps,down_bps: the access link's capacity from each time on
+
+    @field_validator("bandwidth_trace")
+    @classmethod
+    def _readable_trace(cls, trace: str | None) -> str | None:
+        if trace is not None:
+            read_trace(trace)
+        return trace
 
     @field_validator("link")
     @classmethod
@@ -118,6 +126,26 @@ class FleetGroup(Strict):
         if link not in LINKS:
             raise ValueError(f"unknown link {link!r}; allowed: {', '.join(LINKS)}")
         return link
+
+
+def read_trace(path: str) -> list[tuple[float, float, float]]:
+    """Rows (time s, uplink bit/s, downlink bit/s) of a bandwidth trace, sorted by time; ValueError if unusable."""
+    import csv
+
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or set(reader.fieldnames) != {"time_s", "up_bps", "down_bps"}:
+                raise ValueError(f"bandwidth trace {path!r} must have the columns time_s,up_bps,down_bps")
+            rows = [(float(r["time_s"]), float(r["up_bps"]), float(r["down_bps"])) for r in reader]
+    except OSError:
+        raise ValueError(f"bandwidth trace {path!r} cannot be read") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc) if "bandwidth trace" in str(exc) else
+                         f"bandwidth trace {path!r} has a value that is not a number") from None
+    if not rows or any(t < 0 or up <= 0 or down <= 0 for t, up, down in rows):
+        raise ValueError(f"bandwidth trace {path!r} needs rows with time_s >= 0 and positive rates")
+    return sorted(rows)
 
 
 class EdgeServer(Strict):
@@ -335,6 +363,10 @@ def load(path: str | Path) -> Scenario:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ScenarioError(f"{path}: YAML syntax error at {where}: {problem}") from None
+    # trace files are named relative to the scenario file
+    for group in (data.get("fleet") or []) if isinstance(data, dict) and isinstance(data.get("fleet"), list) else []:
+        if isinstance(group, dict) and isinstance(group.get("bandwidth_trace"), str):
+            group["bandwidth_trace"] = str((path.parent / group["bandwidth_trace"]).resolve())
     return parse(data, str(path))
 
 

@@ -16,7 +16,7 @@ from sim.network import SharedLink
 from sim.policies import EDGE, LOCAL, Observation, make_policy
 from sim.recorder import BATTERY_EMPTY, Recorder
 from sim.servers import FifoServer
-from sim.scenario import Scenario
+from sim.scenario import Scenario, read_trace
 
 # Request framing on top of the model's input/output tensors (assumed: TCP/IP + a small RPC header).
 REQUEST_OVERHEAD_BYTES = 200.0
@@ -117,6 +117,9 @@ class World:
         self._observing = getattr(self.policy, "uses_observation", True)
         self._mark = np.zeros(0)  # per-row scratch: when the current stage started
         env.process(self._source())
+        for g, group in enumerate(scenario.fleet):
+            if group.bandwidth_trace is not None:
+                env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))
         self.link_samples: list[dict] = []
         self.battery_samples: list[dict] = []
         env.process(self._sample(max(1.0, self.duration_s / 200.0)))
@@ -144,6 +147,14 @@ class World:
                 delay = t - env.now
                 yield timeout(delay if delay > 0.0 else 0.0)
                 arrive(dev)
+
+    def _follow_trace(self, group: int, rows: list[tuple[float, float, float]]):
+        up, down = self.group_links[group]
+        for time_s, up_bps, down_bps in rows:
+            if time_s > self.env.now:
+                yield self.env.timeout(time_s - self.env.now)
+            up.set_capacity(up_bps)
+            down.set_capacity(down_bps)
 
     def table(self) -> dict[str, np.ndarray]:
         """The request columns, with those derived from arrival and device added: hour and deadline."""

@@ -98,3 +98,27 @@ def test_edge_server_power_is_linear_in_utilisation():
     busy = world.edge_server.busy_s / (world.edge_server.cores * world.duration_s)
     assert 0 < busy < 1
     assert world.edge_energy_j() == pytest.approx((100 + 140 * busy) * world.duration_s)
+
+
+def test_bandwidth_trace_changes_the_link_rate(tmp_path):
+    trace = tmp_path / "lte.csv"
+    trace.write_text("time_s,up_bps,down_bps\n0,6e6,13e6\n3600,0.6e6,1.3e6\n")
+    path = tmp_path / "s.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "name": "trace", "seed": 1, "duration": "2h", "policy": {"name": "edge"},
+        "fleet": [{"profile": "smartphone", "count": 5, "link": "lte", "bandwidth_trace": "lte.csv",
+                   "workload": {"kind": "poisson", "rate": "1/s", "deadline": "1s"}}],
+        "federation": {"enabled": False}}))
+    world = World(scenarios.load(path))
+    world.run()
+    table = world.table()
+    first = table["arrival_s"] < 3600
+    # the uplink transfer of a 296-byte request takes 10x longer once the trace cuts the rate 10x
+    ratio = np.median(table["transfer_s"][~first]) / np.median(table["transfer_s"][first])
+    assert 5 < ratio < 12, ratio
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text().replace("lte.csv", "missing.csv"))
+    with pytest.raises(scenarios.ScenarioError, match=r"fleet\[0\].bandwidth_trace: bandwidth trace .*missing.csv' cannot be read"):
+        scenarios.load(bad)
