@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim import scenario as scenarios
+from sim.compare import mean_ci
 
 METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j", "forecast_mse", "dropped")
 ParamValue = float | int | str | bool
@@ -298,12 +299,6 @@ def _remote_execute():
     return ray.remote(num_cpus=1, max_retries=0)(execute)
 
 
-def _t95(n: int) -> float:
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, n - 1))
-
-
 def aggregate(runs: list[Run], out_csv: Path) -> Path:
     """One row per (scenario, policy, params): mean and 95% CI half-width (Student t) over finished seeds."""
     import csv
@@ -323,10 +318,9 @@ def aggregate(runs: list[Run], out_csv: Path) -> Path:
         for metric in METRICS:
             values = [float(s[metric]) for s in summaries if s.get(metric) is not None]
             n = len(values)
-            mean = sum(values) / n if n else math.nan
-            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+            mean, half_width = mean_ci(values)
             row[f"{metric}_mean"] = "" if not n else repr(mean)
-            row[f"{metric}_ci95"] = "" if n < 2 else repr(_t95(n) * sd / math.sqrt(n))
+            row[f"{metric}_ci95"] = "" if n < 2 else repr(half_width)
             row[f"{metric}_n"] = n
         rows.append(row)
     out_csv.parent.mkdir(parents=True, exist_ok=True)

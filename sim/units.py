@@ -1,6 +1,7 @@
 """Parse the human unit strings of scenario files ("250ms", "50Mbps", "2/min", "15Wh") into SI floats."""
 from __future__ import annotations
 
+import math
 import re
 
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -32,7 +33,10 @@ def _parse(text: object, table: dict[str, float], kind: str, example: str) -> fl
     if match is None or match.group(2) not in table:
         allowed = ", ".join(table)
         raise UnitError(f"expected a {kind} such as {example!r} (units: {allowed}), got {text!r}")
-    return float(match.group(1)) * table[match.group(2)]
+    value = float(match.group(1)) * table[match.group(2)]
+    if not math.isfinite(value):
+        raise UnitError(f"expected a finite {kind}, got {text!r}")
+    return value
 
 
 def duration_s(text: object) -> float:
@@ -65,5 +69,7 @@ def event_rate_per_s(text: object) -> float:
     if isinstance(text, str):
         match = re.fullmatch(_NUMBER + r"\s*/\s*([A-Za-z]+)", text.strip())
         if match and match.group(2) in _TIME:
-            return float(match.group(1)) / _TIME[match.group(2)]
+            value = float(match.group(1)) / _TIME[match.group(2)]
+            if math.isfinite(value):
+                return value
     raise UnitError(f"expected an event rate such as '2/min' (per: {', '.join(_TIME)}), got {text!r}")
