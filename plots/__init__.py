@@ -4,11 +4,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def render_run(run_dir: str | Path) -> list[Path]:
-    """Every per-run figure into RUN_DIR/plots/."""
-    from plots.latency import latency_cdf
-    from plots.run_figures import RUN_FIGURES
+def run_figures() -> dict:
+    """Every per-run figure function by name; each returns the PNG path, or None when its input is absent."""
+    from plots.energy import battery_soc, energy_per_request
+    from plots.federation import forecast_error, fl_timeline
+    from plots.latency import latency_breakdown, latency_cdf
+    from plots.network import link_utilisation
 
+    return {f.__name__: f for f in (latency_cdf, latency_breakdown, energy_per_request, battery_soc,
+                                    link_utilisation, forecast_error, fl_timeline)}
+
+
+def render_run(run_dir: str | Path) -> list[Path]:
+    """Every per-run figure that applies into RUN_DIR/plots/ (PNG and PDF); the PNG paths."""
     run_dir = Path(run_dir)
-    drawn = [latency_cdf(run_dir)] + [draw(run_dir) for draw in RUN_FIGURES]
-    return [path for path in drawn if path is not None]
+    return [png for draw in run_figures().values() if (png := draw(run_dir)) is not None]

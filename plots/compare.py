@@ -1,96 +1,151 @@
-"""Comparison figures and report across run directories (policies x seeds), from their summary files."""
+"""Comparison figures over many runs: per-policy bars with 95% CIs over seeds, energy-latency Pareto plot."""
 from __future__ import annotations
 
-import json
+import math
+import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from plots.style import OKABE_ITO, figure, save
-from sim.compare import METRICS, comparison_rows
+from plots.rundir import policy_params, summary
+from plots.style import figure, policy_colour, policy_marker, save_to
 
-BARS = ("latency_mean_ms", "latency_p95_ms", "deadline_miss_pct", "energy_per_request_mj", "forecast_mse")
-UNITS = {"latency_mean_ms": "mean latency (ms)", "latency_p95_ms": "p95 latency (ms)",
-         "deadline_miss_pct": "deadline misses (%)", "energy_per_request_mj": "energy per request (mJ)",
-         "forecast_mse": "forecast MSE (z-scored)"}
+# Student t quantiles t_{0.975, n-1} for n = 2..30 replicates; 1.96 beyond
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045]
 
 
-def _label(run_dir: Path) -> str:
-    """The policy, with lyapunov's V when set, so each V is its own point."""
-    scenario = yaml.safe_load((run_dir / "scenario.yaml").read_text())
-    policy = scenario["policy"]
-    if policy["name"] == "lyapunov" and "V" in policy.get("params", {}):
-        return f"lyapunov V={policy['params']['V']:g}"
-    return policy["name"]
+@dataclass(frozen=True)
+class Metric:
+    name: str  # column of the report table and file stem (compare_<name>)
+    key: str  # summary.json field
+    scale: float
+    label: str  # axis label with unit
+    title: str
 
 
-# one fixed colour per built-in policy (Okabe-Ito, then Paul Tol's colour-blind-safe extras)
-POLICY_COLOURS = dict(zip(
-    ("local", "edge", "cloud", "greedy", "greedy-latency", "deadline-energy", "battery-threshold", "lyapunov",
-     "linucb", "oracle", "random"), OKABE_ITO + ["#332288", "#88CCEE", "#999933"]))
+METRICS = (
+    Metric("latency_mean_ms", "latency_mean_s", 1e3, "mean latency (ms)", "mean latency"),
+    Metric("latency_p95_ms", "latency_p95_s", 1e3, "95th percentile latency (ms)", "p95 latency"),
+    Metric("deadline_miss_pct", "deadline_miss_rate", 100.0, "deadline misses (% of served)", "deadline misses"),
+    Metric("energy_per_request_mj", "energy_per_request_j", 1e3, "energy per request (mJ)", "energy per request"),
+    Metric("forecast_mse", "forecast_mse", 1.0, "forecast MSE (z-score²)", "forecast error"),
+)
 
 
-def colours(labels: list[str]) -> dict[str, str]:
-    """A stable colour per policy: the same policy (any V of lyapunov) has the same colour in every figure."""
-    return {label: POLICY_COLOURS.get(label.split(" ")[0], "#777777") for label in labels}
+@dataclass
+class Group:
+    """The replicates (seeds) of one policy configuration."""
+    label: str
+    policy: str
+    v: float | None
+    summaries: list[dict]
+
+    def values(self, key: str, scale: float = 1.0) -> list[float]:
+        return [s[key] * scale for s in self.summaries if isinstance(s.get(key), (int, float))
+                and math.isfinite(s[key])]
 
 
-def comparison(run_dirs: list[Path]) -> tuple[list[dict], str]:
-    groups: dict[str, list[dict]] = {}
-    for run_dir in run_dirs:
-        groups.setdefault(_label(run_dir), []).append(json.loads((run_dir / "summary.json").read_text()))
-    scenario = next(iter(groups.values()))[0].get("scenario", "comparison")
-    return comparison_rows(groups), scenario
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and Student t 95% half-width over replicates (NaN width for one replicate, NaN mean for none)."""
+    if not values:
+        return math.nan, math.nan
+    if len(values) == 1:
+        return values[0], math.nan
+    t = _T975[len(values) - 2] if len(values) - 2 < len(_T975) else 1.96
+    return statistics.fmean(values), t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def group_runs(run_dirs: list[Path]) -> list[Group]:
+    """Runs grouped by summary["policy"]; lyapunov runs with different V (scenario.yaml policy.params.V) apart."""
+    groups: dict[tuple[str, float | None], Group] = {}
+    for run in run_dirs:
+        s = summary(run)
+        policy = str(s.get("policy", "?"))
+        v = policy_params(run).get("V") if policy == "lyapunov" else None
+        v = float(v) if isinstance(v, (int, float)) else None
+        label = f"{policy} V={v:g}" if v is not None else policy
+        groups.setdefault((policy, v), Group(label, policy, v, [])).summaries.append(s)
+    return sorted(groups.values(), key=lambda g: (g.policy, g.v if g.v is not None else -math.inf))
+
+
+def scenario_title(groups: list[Group]) -> str:
+    names = sorted({str(s.get("scenario", "?")) for g in groups for s in g.summaries})
+    return names[0] if len(names) == 1 else " / ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+
+
+def draw_metric_bars(groups: list[Group], metric: Metric):
+    """One bar per policy configuration: mean over seeds with a Student t 95% CI whisker."""
+    stats = [mean_ci(g.values(metric.key, metric.scale)) for g in groups]
+    if not any(math.isfinite(m) for m, _ in stats):
+        return None
+    fig, ax = figure(max(2.6, 1.2 + 0.45 * len(groups)), 2.6)
+    x = np.arange(len(groups))
+    means = np.array([m for m, _ in stats])
+    half = np.array([h if math.isfinite(h) else 0.0 for _, h in stats])
+    bars = ax.bar(x, np.nan_to_num(means), 0.65, yerr=half, capsize=3, error_kw={"linewidth": 0.8},
+                  color=[policy_colour(g.policy) for g in groups], edgecolor="black", linewidth=0.4)
+    ax.bar_label(bars, labels=[f"{m:.3g}" if math.isfinite(m) else "n/a" for m in means], padding=2, fontsize=6)
+    ax.set_xticks(x, [g.label for g in groups], rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_ylabel(metric.label)
+    top = np.nanmax(means + half) if np.isfinite(means).any() else 1.0
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+    seeds = sorted({len(g.values(metric.key)) for g in groups})
+    count = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    ax.set_title(f"{scenario_title(groups)}: {metric.title}\n(mean, 95% CI over {count} seeds)")
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def draw_pareto(groups: list[Group]):
+    """Mean energy per request against mean latency, one point per policy (per V for lyapunov), CI whiskers."""
+    fig, ax = figure(4.0, 2.8)
+    drawn = 0
+    for g in groups:
+        (ex, exh), (ly, lyh) = (mean_ci(g.values("energy_per_request_j", 1e3)),
+                                mean_ci(g.values("latency_mean_s", 1e3)))
+        if not (math.isfinite(ex) and math.isfinite(ly)):
+            continue
+        colour = policy_colour(g.policy)
+        ax.errorbar(ex, ly, xerr=exh if math.isfinite(exh) else None, yerr=lyh if math.isfinite(lyh) else None,
+                    marker=policy_marker(g.policy), color=colour, markersize=6, capsize=2, linewidth=0.8,
+                    markeredgecolor="black", markeredgewidth=0.4, linestyle="none",
+                    label=g.policy if g.v is None or g.v == min(h.v for h in groups if h.policy == g.policy)
+                    else None)
+        if g.v is not None:
+            ax.annotate(f"V={g.v:g}", (ex, ly), xytext=(4, 4), textcoords="offset points", fontsize=6, color=colour)
+        drawn += 1
+    if not drawn:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return None
+    ax.set_xlabel("energy per request (mJ)")
+    ax.set_ylabel("mean latency (ms)")
+    ax.set_title(f"{scenario_title(groups)}: energy-latency trade-off (95% CI)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
 
 
 def render_comparison(run_dirs: list[Path], out_dir: Path) -> list[Path]:
-    """Bars with 95% CIs per metric and the energy-latency Pareto plot, into out_dir/plots/."""
-    rows, scenario = comparison(run_dirs)
-    palette = colours([r["policy"] for r in rows])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for metric in BARS:
-        fig, ax = figure()
-        x = np.arange(len(rows))
-        ax.bar(x, [r[metric] for r in rows], yerr=[np.nan_to_num(r[f"{metric}_ci95"]) for r in rows],
-               color=[palette[r["policy"]] for r in rows], capsize=3)
-        ax.set_xticks(x, [r["policy"] for r in rows], rotation=20, ha="right")
-        ax.set_ylabel(UNITS[metric])
-        ax.set_title(f"{scenario}: {UNITS[metric]} by policy (95% CI)")
-        paths.append(save(fig, out_dir, f"compare_{metric}"))
-    fig, ax = figure()
-    for r in rows:
-        ax.errorbar(r["energy_per_request_mj"], r["latency_mean_ms"], xerr=np.nan_to_num(r["energy_per_request_mj_ci95"]),
-                    yerr=np.nan_to_num(r["latency_mean_ms_ci95"]), fmt="o", color=palette[r["policy"]],
-                    label=r["policy"], capsize=2)
-    ax.set_xlabel("energy per request (mJ)")
-    ax.set_ylabel("mean latency (ms)")
-    ax.set_title(f"{scenario}: energy-latency trade-off")
-    ax.legend(fontsize=6)
-    paths.append(save(fig, out_dir, "compare_pareto"))
-    return paths
+    """Bars per metric and the Pareto plot into OUT_DIR/plots/ (PNG and PDF); the PNG paths."""
+    groups = group_runs([Path(d) for d in run_dirs])
+    folder = Path(out_dir) / "plots"
+    out = []
+    for metric in METRICS:
+        fig = draw_metric_bars(groups, metric)
+        if fig is not None:
+            out.append(save_to(fig, folder, f"compare_{metric.name}"))
+    fig = draw_pareto(groups)
+    if fig is not None:
+        out.append(save_to(fig, folder, "compare_pareto"))
+    return out
 
 
 def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
-    """report.md and report.html: the comparison table and every comparison figure."""
-    rows, scenario = comparison(run_dirs)
-    figures = render_comparison(run_dirs, out_dir)
-    header = "| policy | seeds | " + " | ".join(METRICS) + " |"
-    lines = [f"# {scenario}: policy comparison", "", f"{len(run_dirs)} runs; mean ± 95% CI over seeds.", "",
-             header, "|" + "---|" * (len(METRICS) + 2)]
-    for r in rows:
-        lines.append(f"| {r['policy']} | {r['seeds']} | " + " | ".join(
-            f"{r[m]:.4g} ± {r[m + '_ci95']:.2g}" for m in METRICS) + " |")
-    lines += [""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
-    markdown = out_dir / "report.md"
-    markdown.write_text("\n".join(lines) + "\n")
-    cells = "".join(f"<tr><td>{r['policy']}</td><td>{r['seeds']}</td>" + "".join(
-        f"<td>{r[m]:.4g} ± {r[m + '_ci95']:.2g}</td>" for m in METRICS) + "</tr>" for r in rows)
-    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{scenario}</title></head><body>"
-            f"<h1>{scenario}: policy comparison</h1><table border='1'><tr><th>policy</th><th>seeds</th>"
-            + "".join(f"<th>{m}</th>" for m in METRICS) + f"</tr>{cells}</table>"
-            + "".join(f"<p><img src='plots/{p.name}' width='600'></p>" for p in figures) + "</body></html>")
-    page = out_dir / "report.html"
-    page.write_text(html)
-    return markdown, page
+    """Draw the comparison figures, then OUT_DIR/report.md and a standalone report.html (images embedded)."""
+    from plots.report import write_report as write
+
+    return write(group_runs([Path(d) for d in run_dirs]), render_comparison(run_dirs, out_dir), Path(out_dir))

@@ -14,7 +14,10 @@ _COMPONENT_LABELS = {"compute": "compute", "radio_tx": "radio tx", "radio_rx": "
 
 
 def draw_energy_per_request(run_dir: Path):
-    """Stacked bars: each class's device energy by component over the requests it served (mJ per request)."""
+    """Stacked bars: each class's device energy by component over the requests it served (mJ per request).
+
+    Left: all components; right: without idle, which otherwise hides the components a policy can change.
+    """
     devices = read_csv(run_dir, "devices.csv", floats=tuple(f"energy_{c}_j" for c in COMPONENTS))
     if devices is None:
         return None
@@ -22,22 +25,24 @@ def draw_energy_per_request(run_dir: Path):
     if not classes:
         return None
     served = np.array([devices["served"][devices["profile"] == c].sum() for c in classes], dtype=np.float64)
-    fig, ax = figure()
+    per_request = {comp: np.array([np.nansum(devices[f"energy_{comp}_j"][devices["profile"] == c]) for c in classes])
+                   / served * 1e3 for comp in COMPONENTS}
+    fig, axes = figure(5.2, 2.7, ncols=2)
     x = np.arange(len(classes))
-    bottom = np.zeros(len(classes))
-    for comp in COMPONENTS:
-        total = np.array([np.nansum(devices[f"energy_{comp}_j"][devices["profile"] == c]) for c in classes])
-        per_request = total / served * 1e3
-        ax.bar(x, per_request, 0.6, bottom=bottom, color=COMPONENT_COLOURS[comp], edgecolor="white", linewidth=0.5,
-               label=_COMPONENT_LABELS[comp])
-        bottom += per_request
-    ax.set_xticks(x, [f"{c}\n({int(s):,} req.)" for c, s in zip(classes, served)])
-    ax.set_ylabel("device energy per served request (mJ)")
-    ax.set_ylim(0, max(bottom.max(), 1e-9) * 1.08)
-    ax.set_title(f"{scenario_name(run_dir)}: energy per request by component")
-    ax.grid(True, axis="y", alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    for ax, parts, title in ((axes[0], COMPONENTS, "all components"), (axes[1], COMPONENTS[:-1], "without idle")):
+        bottom = np.zeros(len(classes))
+        for comp in parts:
+            ax.bar(x, per_request[comp], 0.6, bottom=bottom, color=COMPONENT_COLOURS[comp], edgecolor="white",
+                   linewidth=0.5, label=_COMPONENT_LABELS[comp])
+            bottom += per_request[comp]
+        ax.set_xticks(x, classes, rotation=20, ha="right", rotation_mode="anchor")
+        ax.set_ylim(0, max(bottom.max(), 1e-9) * 1.08)
+        ax.set_title(title)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].set_ylabel("device energy per served request (mJ)")
+    fig.suptitle(f"{scenario_name(run_dir)}: energy per request by component", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], loc="outside right upper")
     return fig
 
 

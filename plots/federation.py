@@ -9,6 +9,7 @@ from plots.rundir import read_csv, read_requests, scenario_name, summary
 from plots.style import GREY, OKABE_ITO, figure, save, time_unit
 
 _BIN_CHOICES_S = (60, 120, 300, 600, 900, 1800, 3600)
+MAX_ROUNDS = 4  # more rounds than this: the first and last two are drawn
 PHASE_COLOURS = {"download": OKABE_ITO[5], "train": OKABE_ITO[1], "upload": OKABE_ITO[2]}
 STATUS_MARKS = {  # status -> (marker, colour, label)
     "straggler": ("x", OKABE_ITO[3], "straggler (not aggregated)"),
@@ -56,18 +57,21 @@ def draw_forecast_error(run_dir: Path):
         deploy = rounds["phase"] == "deploy"
         for i, start in enumerate(rounds["start_s"][deploy]):
             ax.axvline(start / scale, color=GREY, linestyle=":", linewidth=0.9, label="FL round start" if i == 0 else None)
+        changes = int(np.sum(np.diff(np.concatenate([[0], rounds["model_version"][deploy]])) > 0))
+        every = max(1, int(np.ceil(changes / 8)))  # at most ~8 version labels fit across the axis
         version = 0
         for end, new in zip(rounds["deadline_s"][deploy], rounds["model_version"][deploy]):
             if int(new) > version:
                 ax.axvline(end / scale, color=OKABE_ITO[2], linewidth=0.9, alpha=0.8,
                            label="new global model" if version == 0 else None)
-                ax.annotate(f"v{int(new)}", (end / scale, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -8),
-                            textcoords="offset points", fontsize=6, color=OKABE_ITO[2])
+                if (int(new) % every == 0 or int(new) == 1) and end < 0.93 * span:  # the legend sits at the right
+                    ax.annotate(f"v{int(new)}", (end / scale, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -8),
+                                textcoords="offset points", fontsize=6, color=OKABE_ITO[2])
                 version = int(new)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"MSE per {_bin_label(width)} (z-score²)")
     ax.set_xlim(0, span / scale)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.12)  # headroom for the version labels
     ax.set_title(f"{scenario_name(run_dir)}: forecast error over time")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -91,17 +95,20 @@ def _phases(rc: dict, i: int) -> list[tuple[str, float, float]]:
     return [(name, a - start, b - start) for name, a, b in out]
 
 
-def draw_round_timeline(run_dir: Path):
+def draw_fl_timeline(run_dir: Path):
     """One row per selected device per deploy round: download, train and upload bars from the round start."""
     times = ("start_s", "download_end_s", "train_start_s", "train_end_s", "upload_end_s", "deadline_s")
     rc = read_csv(run_dir, "round_clients.csv", floats=times)
     if rc is None or not len(rc["round"]):
         return None
+    all_rounds = sorted(set(int(r) for r in rc["round"]))
+    shown = all_rounds if len(all_rounds) <= MAX_ROUNDS else all_rounds[:MAX_ROUNDS // 2] + all_rounds[-MAX_ROUNDS // 2:]
     order = np.lexsort((rc["device"], rc["round"]))
+    order = order[np.isin(rc["round"][order], shown)]
     rc = {k: v[order] for k, v in rc.items()}
     n = len(rc["round"])
     rows = np.arange(n)[::-1]  # first round at the top
-    fig, ax = figure(4.2, float(np.clip(1.3 + 0.09 * n, 2.6, 7.0)))
+    fig, ax = figure(4.2, float(np.clip(1.2 + 0.06 * n, 2.6, 6.0)))
     bar_height = 0.7
     latest = 0.0
     spans: dict[str, list[tuple[float, float]]] = {p: [] for p in PHASE_COLOURS}
@@ -119,7 +126,6 @@ def draw_round_timeline(run_dir: Path):
             marks[status][1].append(rows[i])
     for name, colour in PHASE_COLOURS.items():
         if spans[name]:
-            ax.broken_barh([]) if False else None
             ax.barh(ys[name], [w for _, w in spans[name]], left=[a for a, _ in spans[name]], height=bar_height,
                     color=colour, label=name)
     for status, (xs, yy) in marks.items():
@@ -144,19 +150,21 @@ def draw_round_timeline(run_dir: Path):
         if show_deadline and np.isfinite(dl).any():
             ax.vlines(np.nanmax(dl), lo, hi, color=OKABE_ITO[3], linestyle="--", linewidth=1.0,
                       label="round deadline" if k == 0 else None)
-    if len(finite_deadline) and not show_deadline:
-        ax.text(0.99, 0.01, f"deadline {finite_deadline.max():.0f} s after start (off axis)", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=6, color=OKABE_ITO[3])
+    if len(finite_deadline) and not show_deadline:  # a legend entry, not a line at the far right of empty space
+        ax.plot([], [], color=OKABE_ITO[3], linestyle="--", linewidth=1.0,
+                label=f"round deadline:\n{finite_deadline.max():.0f} s (off axis)")
     ax.set_yticks(ticks, labels)
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(-0.5, n - 0.5)
     ax.set_xlim(0, right)
     ax.set_xlabel("time since round start (s)")
-    ax.set_title(f"{scenario_name(run_dir)}: FL round timeline ({n} client slots)")
+    hidden = [r for r in all_rounds if r not in shown]
+    omitted = f" (rounds {hidden[0]}-{hidden[-1]} not shown)" if hidden else ""
+    ax.set_title(f"{scenario_name(run_dir)}: FL round timeline{omitted}")
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
-def round_timeline(run_dir: Path) -> Path | None:
-    return save(draw_round_timeline(Path(run_dir)), run_dir, "round_timeline")
+def fl_timeline(run_dir: Path) -> Path | None:
+    return save(draw_fl_timeline(Path(run_dir)), run_dir, "fl_timeline")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import ticker
 
 from plots.rundir import TARGETS, device_profiles, read_csv, read_requests, scenario_name
 from plots.style import LATENCY_PART_COLOURS, TARGET_COLOURS, figure, save
@@ -34,12 +35,15 @@ def draw_latency_cdf(run_dir: Path):
             x, y = _cdf(values)
             ax.step(x, y, where="post", color=TARGET_COLOURS[label], label=f"{label} (n={len(values):,})")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # labels within one decade too
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("fraction of requests")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{scenario_name(run_dir)}: latency CDF by target")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     return fig
 
 

@@ -163,23 +163,12 @@ def compare(
 @app.command()
 def plot(
     run_dirs: list[Path] = typer.Argument(..., help="one run directory, or several to compare"),
-    out: Optional[Path] = typer.Option(None, "--out", help="comparison output [default: <parent>/comparison]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="comparison output [default: <common parent>/comparison]"),
 ) -> None:
-    """Redraw a run's figures from its files, or compare several runs (figures + report.md/html)."""
-    for run_dir in run_dirs:
-        if not (run_dir / "summary.json").is_file():
-            _fail(f"{run_dir}: not a run directory (no summary.json)")
-    if len(run_dirs) == 1:
-        from plots import render_run
+    """Redraw a run's figures from its files, or compare several runs (figures, report.md, report.html)."""
+    from plots.cli import plot_command
 
-        for path in render_run(run_dirs[0]):
-            out_console.print(f"wrote {path}", markup=False)
-        return
-    from plots.compare import write_report
-
-    target = out or run_dirs[0].parent / "comparison"
-    for path in write_report(run_dirs, target):
-        out_console.print(f"wrote {path}", markup=False)
+    plot_command(run_dirs=run_dirs, out=out)
 
 
 @app.command()

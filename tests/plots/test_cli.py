@@ -1,0 +1,29 @@
+"""`edgefed plot`: one directory redraws its figures, several are compared, anything else is a one-line error."""
+from __future__ import annotations
+
+import typer
+from typer.testing import CliRunner
+
+from plots.cli import plot_command
+
+app = typer.Typer()
+app.command()(plot_command)
+
+
+def test_one_dir_renders_its_figures(run_dir):
+    result = CliRunner().invoke(app, [str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "plots" / "fl_timeline.png").exists()
+
+
+def test_several_dirs_compare_into_common_parent(comparison_dirs):
+    result = CliRunner().invoke(app, [str(d) for d in comparison_dirs])
+    assert result.exit_code == 0, result.output
+    out = comparison_dirs[0].parent / "comparison"
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+
+
+def test_not_a_run_directory_is_a_one_line_error(tmp_path, run_dir):
+    result = CliRunner().invoke(app, [str(run_dir), str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path / 'nope'}: not a run directory (no summary.json)\n"
