@@ -20,7 +20,6 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
-import math
 import os
 import re
 import shutil
