@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +9,7 @@ import numpy as np
 
 from plots.rundir import policy_params, summary
 from plots.style import figure, policy_colour, policy_marker, save_to
-
-# Student t quantiles t_{0.975, n-1} for n = 2..30 replicates; 1.96 beyond
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045]
+from sim.compare import mean_ci  # the same Student-t intervals as comparison.csv
 
 
 @dataclass(frozen=True)
@@ -45,16 +41,6 @@ class Group:
     def values(self, key: str, scale: float = 1.0) -> list[float]:
         return [s[key] * scale for s in self.summaries if isinstance(s.get(key), (int, float))
                 and math.isfinite(s[key])]
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and Student t 95% half-width over replicates (NaN width for one replicate, NaN mean for none)."""
-    if not values:
-        return math.nan, math.nan
-    if len(values) == 1:
-        return values[0], math.nan
-    t = _T975[len(values) - 2] if len(values) - 2 < len(_T975) else 1.96
-    return statistics.fmean(values), t * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def group_runs(run_dirs: list[Path]) -> list[Group]:
