@@ -9,6 +9,13 @@ from flwr.clientapp import ClientApp
 from clients.compression import encode, encoded_bytes
 from clients.device import DeviceSettings, score_requests
 from clients.forecast import train_local
+from clients.model import PERSONAL_MODEL
+
+
+def _model_version(key: str) -> tuple[int, int]:
+    """Record "arrays-m1-v0" -> (1, 0): which shared model and version an evaluate message's array record holds."""
+    model, version = key.removeprefix("arrays-m").split("-v")
+    return int(model), int(version)
 
 
 def make_client_app() -> ClientApp:
@@ -34,7 +41,7 @@ def make_client_app() -> ClientApp:
             raise RuntimeError(f"injected fault on device {pid} in round {server_round}")
         start = msg.content["arrays"].to_numpy_ndarrays()
         arrays, examples, loss = train_local(
-            start, settings.series(pid), settings.spec,
+            start, settings.series(pid), settings.trained_spec(config),
             until_sim_hour=int(config["sim-hour"]), span_hours=int(config["train-span-hours"]),
             epochs=int(config["local-epochs"]), lr=float(config["learning-rate"]),
             proximal_mu=float(config.get("proximal-mu", 0.0)),
@@ -45,6 +52,8 @@ def make_client_app() -> ClientApp:
                                    residual.to_numpy_ndarrays() if residual is not None else None)
         if residual is not None:  # error feedback stays on the device for its next update
             context.state["residual"] = ArrayRecord(residual)
+        if config.get("personalise", False):  # the fine-tuned copy stays to serve this device's own requests
+            context.state[f"personal-r{server_round}"] = ArrayRecord(arrays)
         metrics = MetricRecord({"num-examples": examples, "train-loss": float(loss) if examples else 0.0,
                                 "update-bytes": encoded_bytes(payload)})
         return Message(RecordDict({"arrays": ArrayRecord(payload), "metrics": metrics}), reply_to=msg)
@@ -54,10 +63,11 @@ def make_client_app() -> ClientApp:
         torch.set_num_threads(1)
         config = msg.content["config"]
         settings = DeviceSettings.from_config(config)
-        weights = {int(key.split("-v")[1]): record.to_numpy_ndarrays()
-                   for key, record in msg.content.array_records.items()}
-        errors, baseline = score_requests(settings, partition(context), np.asarray(config["hour"]),
-                                          np.asarray(config["version"]), np.asarray(config["quantized"]), weights)
+        forecasts = {key: np.asarray(config[key]) for key in ("hour", "model", "version", "quantized")}
+        weights = {_model_version(key): record.to_numpy_ndarrays() for key, record in msg.content.array_records.items()}
+        for version in np.unique(forecasts["version"][forecasts["model"] == PERSONAL_MODEL]):
+            weights[(PERSONAL_MODEL, int(version))] = context.state[f"personal-r{version}"].to_numpy_ndarrays()
+        errors, baseline = score_requests(settings, partition(context), forecasts, weights)
         metrics = MetricRecord({"errors": errors.tolist(), "baseline-errors": baseline.tolist()})
         return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 

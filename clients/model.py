@@ -37,6 +37,11 @@ _ELEMENTWISE_PER_UNIT = {"lstm": 13, "gru": 11}
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 TRAIN_FLOPS_FACTOR = 3.0
 
+# which model answers a request: the shared global edge model, the larger model the servers serve, or a
+# device's own fine-tuned copy of the edge model (personalisation)
+EDGE_MODEL, CLOUD_MODEL, PERSONAL_MODEL = 0, 1, 2
+MODEL_NAMES = ("edge", "cloud", "personal")
+
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -10,10 +10,11 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from clients.model import ModelSpec, build_model, get_arrays
-from server.coordinator import Coordinator, pretrain
-from sim.forecasts import device_config, requests_by_device, score, score_versions
+from server.coordinator import Coordinator, pretrain_models
+from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, needs_device_state,
+                           requests_by_device, score, score_versions)
 from sim.scenario import Scenario
-from sim.world import World, stream
+from sim.world import World
 
 # Flower's timeouts are wall-clock safety nets; simulated deadlines are decided in SimPy time.
 WALL_TIMEOUT_S = 600.0
@@ -67,21 +68,23 @@ class FlowerFleet:
         """The strategy builds the TRAIN messages (FedProx adds proximal-mu, FedOpt notes the global arrays)
         for exactly the devices the coordinator selected."""
         nodes = _Selected(self.grid, [self.node_of[d] for d in devices])
-        messages = list(strategy.configure_train(server_round, arrays, ConfigRecord({**config, **self.device_config}),
+        messages = list(strategy.configure_train(server_round, arrays, ConfigRecord({**self.device_config, **config}),
                                                  nodes))
         replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))
         self.exchanged.extend(messages + replies)
         # replies arrive in wall-clock order: key them by device so everything after is deterministic
         return {self.device_of[r.metadata.src_node_id]: r for r in replies}
 
-    def evaluate(self, requests: dict[int, dict[str, np.ndarray]], versions: dict[int, list[np.ndarray]]
-                 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Each device scores its own requests with the model versions they used; errors come back as metrics."""
+    def evaluate(self, requests: Requests, weights: Weights) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each device scores its own requests with the models they used (the shared ones travel with the
+        message, its personal copies are in its own state); errors come back as metrics."""
         contents = {}
         for dev, cols in requests.items():
-            records: dict[str, Any] = {f"arrays-v{v}": ArrayRecord(versions[v]) for v in np.unique(cols["version"])}
+            used = {(int(m), int(v)) for m, v in zip(cols["model"], cols["version"])}
+            records: dict[str, Any] = {f"arrays-m{m}-v{v}": ArrayRecord(weights[(m, v)])
+                                       for m, v in sorted(used) if (m, v) in weights}
             records["config"] = ConfigRecord({**self.device_config,
-                                              **{k: [int(x) for x in cols[k]] for k in ("hour", "version", "quantized")}})
+                                              **{k: [int(x) for x in cols[k]] for k in KEY_COLUMNS}})
             contents[dev] = RecordDict(records)
         out = {}
         for dev, reply in self._exchange(MessageType.EVALUATE, contents).items():
@@ -92,13 +95,14 @@ class FlowerFleet:
         return out
 
 
-def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float], None] | None = None) -> ServerApp:
+def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float], None] | None = None,
+                    evaluate: Evaluator | None = None) -> ServerApp:
     """A ServerApp whose main runs the whole scenario; the finished world lands in holder['world']."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        holder.update(run_world(scenario, grid, progress))
+        holder.update(run_world(scenario, grid, progress, evaluate))
 
     return app
 
@@ -110,24 +114,33 @@ def make_pretrain_app(scenario: Scenario, holder: dict) -> ServerApp:
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario))
-        spec = ModelSpec(**scenario.models.edge.model_dump())
-        holder["arrays"], holder["rounds"] = pretrain(fleet, scenario.device_count,
-                                                      get_arrays(build_model(spec, scenario.seed)),
-                                                      scenario.federation, stream(scenario.seed, "pretrain"))
+        holder["pretrained"] = pretrain_models(fleet, scenario, _untrained_edge(scenario))
 
     return app
 
 
-def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] | None = None) -> dict:
-    """Build the world, federate it through the Grid, score the forecasts on the devices."""
+def _untrained_edge(scenario: Scenario) -> list[np.ndarray]:
+    return get_arrays(build_model(ModelSpec(**scenario.models.edge.model_dump()), scenario.seed))
+
+
+def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] | None = None,
+              evaluate: Evaluator | None = None) -> dict:
+    """Build the world, federate it through the Grid, score the forecasts.
+
+    Devices score through Flower EVALUATE messages unless the caller (the composition root, which may read
+    the devices' data) hands in an in-process `evaluate`; personal copies are always scored on their device.
+    """
     fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario))
     world = World(scenario)
-    spec = ModelSpec(**scenario.models.edge.model_dump())
-    coordinator = Coordinator(world, fleet, get_arrays(build_model(spec, scenario.seed)))
+    coordinator = Coordinator(world, fleet, _untrained_edge(scenario))
     world.run(progress)
     table = world.table()
-    score(table, requests_by_device(table, scenario.models.int8_on_device), fleet.evaluate, world.versions)
-    versions = score_versions(fleet.evaluate, world.n_devices, world.versions, int(scenario.duration // 3600))
+    requests = requests_by_device(table, scenario.models.int8_on_device)
+    on_devices = evaluate is None or needs_device_state(requests) or scenario.federation.personalise
+    evaluate = fleet.evaluate if on_devices else evaluate
+    score(table, requests, evaluate, world.weights())
+    versions = score_versions(evaluate, world.n_devices, world.weights(), int(scenario.duration // 3600),
+                              world.personal_version if scenario.federation.personalise else None)
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,
             "versions": versions, "exchanged": fleet.exchanged}
 

@@ -9,6 +9,7 @@ import numpy as np
 from flwr.app import ArrayRecord, Message
 
 from clients.compression import decode
+from clients.model import ModelSpec, build_model, get_arrays
 from server.selection import select
 from server.strategies import make_strategy
 from sim.world import World, stream
@@ -33,27 +34,42 @@ def _decoded(reply: Message, base: list[np.ndarray], codec: str) -> Message:
     return full
 
 
-def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: np.random.Generator
-             ) -> tuple[list[np.ndarray], list[dict]]:
-    """The model devices ship with: FedAvg rounds on each device's history before simulated time 0."""
+def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: np.random.Generator,
+             model: str = "edge") -> tuple[list[np.ndarray], list[dict]]:
+    """A model before simulated time 0: FedAvg rounds on each device's history (the edge model devices ship
+    with, or the larger cloud model: `model`, whose architecture the fleet's "model-*" settings name)."""
     settings = fed.pretrain
     strategy = make_strategy(fed.model_copy(update={"strategy": "fedavg", "dp_noise_multiplier": None}))
     rows = []
+    first = 10_000 if model == "edge" else 20_000  # round numbers seed the clients' training: keep them apart
     for server_round in range(1, settings.rounds + 1):
         chosen = sorted(int(d) for d in rng.choice(n_devices, size=min(settings.clients_per_round, n_devices),
                                                   replace=False))
         config = {"sim-hour": 0, "local-epochs": settings.local_epochs, "learning-rate": fed.learning_rate,
-                  "train-span-hours": int(settings.span // 3600.0), "compression": "none", "fault-rate": 0.0}
-        replies = fleet.train(strategy, 10_000 + server_round, chosen, ArrayRecord(arrays), config)
+                  "train-span-hours": int(settings.span // 3600.0), "compression": "none", "fault-rate": 0.0,
+                  "personalise": False, "train-model": model}
+        replies = fleet.train(strategy, first + server_round, chosen, ArrayRecord(arrays), config)
         good = [replies[d] for d in chosen if d in replies and not replies[d].has_error()]
         aggregated, metrics = strategy.aggregate_train(server_round, good)
         if aggregated is not None:
             arrays = aggregated.to_numpy_ndarrays()
-        rows.append({"phase": "pretrain", "round": server_round, "start_s": 0.0, "deadline_s": 0.0,
+        rows.append({"phase": "pretrain" if model == "edge" else "pretrain-cloud", "round": server_round, "start_s": 0.0, "deadline_s": 0.0,
                      "selected": len(chosen), "aggregated": len(good), "stragglers": 0,
                      "failed": len(chosen) - len(good), "model_version": 0, "upload_bytes": 0.0,
                      "train_loss": _loss(metrics)})
     return arrays, rows
+
+
+def pretrain_models(fleet: Fleet, scenario, edge: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray] | None,
+                                                                            list[dict]]:
+    """The pretrained edge model and, when the scenario has one, the pretrained cloud model; their round rows."""
+    fed, n = scenario.federation, scenario.device_count
+    edge, rows = pretrain(fleet, n, edge, fed, stream(scenario.seed, "pretrain"))
+    if scenario.models.cloud is None:
+        return edge, None, rows
+    initial = get_arrays(build_model(ModelSpec(**scenario.models.cloud.model_dump()), scenario.seed))
+    cloud, cloud_rows = pretrain(fleet, n, initial, fed, stream(scenario.seed, "pretrain-cloud"), model="cloud")
+    return edge, cloud, rows + cloud_rows
 
 
 class Coordinator:
@@ -67,9 +83,10 @@ class Coordinator:
         self.rng = stream(world.scenario.seed, "federation")
         self.version = 0
         self.round_clients: list[dict] = []
-        initial, self.rounds = pretrain(fleet, world.n_devices, initial, self.settings,
-                                        stream(world.scenario.seed, "pretrain"))
+        initial, cloud, self.rounds = pretrain_models(fleet, world.scenario, initial)
         world.publish(0, initial)
+        if cloud is not None:
+            world.publish_cloud(cloud)
         world.env.process(self._run())
 
     def _run(self):
@@ -91,7 +108,7 @@ class Coordinator:
         config = {"sim-hour": int(start // 3600.0), "local-epochs": fed.local_epochs,
                   "learning-rate": fed.learning_rate, "train-span-hours": int(fed.train_span // 3600.0),
                   "compression": fed.compression, "topk-fraction": fed.topk_fraction, "fault-rate": fed.fault_rate,
-                  "seed": world.scenario.seed}
+                  "seed": world.scenario.seed, "personalise": fed.personalise, "train-model": "edge"}
         base = world.versions[self.version]
         replies = self.fleet.train(self.strategy, server_round, selected, ArrayRecord(base), config) if selected else {}
         timeline = {d: {"round": server_round, "device": d, "profile": world.devices[d].profile.name,
@@ -143,7 +160,12 @@ class Coordinator:
         def train() -> None:
             if world.alive(dev):
                 row["train_start_s"], row["train_end_s"] = world.train(dev, samples, epochs)
-                env.timeout(row["train_end_s"] - env.now).callbacks.append(lambda _: upload())
+                env.timeout(row["train_end_s"] - env.now).callbacks.append(lambda _: trained())
+
+        def trained() -> None:
+            if self.settings.personalise and world.alive(dev):  # its fine-tuned copy now serves its requests
+                world.install_personal(dev, row["round"])
+            upload()
 
         def downloaded() -> None:
             row["download_end_s"] = env.now

@@ -82,6 +82,9 @@ def _headline(summary: dict) -> Table:
                   " / ".join(f"{v * 100:.0f}%" for v in summary["share_by_target"].values()))
     table.add_row("forecast MSE / MAE (z)", f"{fmt(summary['forecast_mse'])} / {fmt(summary['forecast_mae'])}")
     table.add_row("persistence MSE / MAE (z)", f"{fmt(summary['persistence_mse'])} / {fmt(summary['persistence_mae'])}")
+    by_model = summary.get("forecast_mse_by_model", {})
+    if len(by_model) > 1:
+        table.add_row("forecast MSE by model", " / ".join(f"{name} {fmt(mse)}" for name, mse in by_model.items()))
     table.add_row("FL rounds (updates aggregated)", f"{summary['fl_rounds']} ({summary['fl_aggregated_updates']})")
     return table
 

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from clients.model import CLOUD_MODEL, EDGE_MODEL, MODEL_NAMES, PERSONAL_MODEL  # noqa: F401 (column `model`)
+
 # drop reasons (column `dropped`)
 SERVED, BATTERY_EMPTY = 0, 1
 DROP_REASONS = ("served", "battery-empty")
 
-# float32 wherever 7 significant digits are plenty (arrival times need float64): 62 bytes a row
+# float32 wherever 7 significant digits are plenty (arrival times need float64): 63 bytes a row
 COLUMNS: dict[str, type] = {
     "arrival_s": np.float64,
     "device": np.int32,
     "target": np.int8,
-    "model_version": np.int16,
+    "model": np.int8,  # EDGE_MODEL, CLOUD_MODEL or PERSONAL_MODEL
+    "model_version": np.int16,  # global round of the edge model; for a personal copy, the round it was trained in
     "latency_s": np.float32,
     "queue_s": np.float32,  # waiting for a CPU (device or server)
     "transfer_s": np.float32,  # time on shared links (and radio promotion)

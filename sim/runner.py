@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from sim import scenario as scenarios
-from sim.forecasts import Requests, device_config, requests_by_device, score
+from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
 from sim.rundir import atomic_directory, write_csv, write_json, write_parquet
 from sim.summary import device_rows, summarize
 from sim.world import World
@@ -33,8 +33,17 @@ class RunResult:
     versions: list[dict] = field(default_factory=list)
 
 
-def _score_on_devices(scenario: scenarios.Scenario):
-    """Without Flower: each device scores its own requests in-process, exactly as its ClientApp would."""
+@dataclass(frozen=True)
+class Pretrained:
+    """What devices and servers start with: the edge model, the cloud model (if any), the pretraining rounds."""
+
+    edge: tuple[np.ndarray, ...]
+    cloud: tuple[np.ndarray, ...] | None
+    rounds: tuple[dict, ...]
+
+
+def _score_on_devices(scenario: scenarios.Scenario) -> Evaluator:
+    """Each device's forecasts scored in-process, by the same code its ClientApp runs, without a message each."""
     import torch
 
     from clients.device import DeviceSettings, score_requests
@@ -42,9 +51,8 @@ def _score_on_devices(scenario: scenarios.Scenario):
     torch.set_num_threads(1)  # tiny models: extra threads only contend (and stall when cores are shared)
     settings = DeviceSettings.from_config(device_config(scenario))
 
-    def evaluate(requests: Requests, versions):
-        return {dev: score_requests(settings, dev, cols["hour"], cols["version"], cols["quantized"], versions)
-                for dev, cols in requests.items()}
+    def evaluate(requests: Requests, weights: Weights):
+        return {dev: score_requests(settings, dev, cols, weights) for dev, cols in requests.items()}
 
     return evaluate
 
@@ -79,37 +87,38 @@ def run_federated(scenario: scenarios.Scenario, progress: Callable[[float], None
     from server.app import make_server_app
 
     holder: dict = {}
-    return _simulate_flower(make_server_app(scenario, holder, progress), holder, scenario.device_count, "world")
+    app = make_server_app(scenario, holder, progress, _score_on_devices(scenario))
+    return _simulate_flower(app, holder, scenario.device_count, "world")
 
 
 @functools.lru_cache(maxsize=8)
-def _pretrained(key: str) -> tuple[tuple[np.ndarray, ...], tuple[dict, ...]]:
+def _pretrained(key: str) -> Pretrained:
     from server.app import make_pretrain_app
 
     scenario = scenarios.Scenario.model_validate_json(key)
     holder: dict = {}
-    _simulate_flower(make_pretrain_app(scenario, holder), holder, scenario.device_count, "arrays")
-    return tuple(holder["arrays"]), tuple(holder["rounds"])
+    _simulate_flower(make_pretrain_app(scenario, holder), holder, scenario.device_count, "pretrained")
+    edge, cloud, rounds = holder["pretrained"]
+    return Pretrained(tuple(edge), tuple(cloud) if cloud is not None else None, tuple(rounds))
 
 
-def pretrained(scenario: scenarios.Scenario) -> tuple[list[np.ndarray], list[dict]]:
-    """The model devices ship with, trained federatedly on their history (cached per process: runs that differ
-    only in policy, duration or workload share it)."""
+def pretrained(scenario: scenarios.Scenario) -> Pretrained:
+    """The models devices and servers start with, trained federatedly on the devices' history (cached per
+    process: runs that differ only in policy, duration or workload share them)."""
     from clients.model import ModelSpec, build_model, get_arrays
 
-    if scenario.federation.pretrain.rounds == 0:
-        return get_arrays(build_model(ModelSpec(**scenario.models.edge.model_dump()), scenario.seed)), []
+    if scenario.federation.pretrain.rounds == 0:  # (a cloud model requires pretraining)
+        return Pretrained(tuple(get_arrays(build_model(ModelSpec(**scenario.models.edge.model_dump()),
+                                                       scenario.seed))), None, ())
     relevant = scenario.model_copy(update={"policy": scenarios.PolicyConfig(name="local"), "duration": 3600.0})
-    arrays, rounds = _pretrained(relevant.model_dump_json())
-    return [a.copy() for a in arrays], [dict(r) for r in rounds]
+    return _pretrained(relevant.model_dump_json())
 
 
 def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None = None, policy: str | None = None,
-                 progress: Callable[[float], None] | None = None,
-                 initial: tuple[list[np.ndarray], list[dict]] | None = None) -> RunResult:
+                 progress: Callable[[float], None] | None = None, initial: Pretrained | None = None) -> RunResult:
     """Simulate one scenario; with federation enabled the rounds run through Flower's simulation engine.
 
-    `initial` (arrays, pretraining rounds) hands in an already pretrained model for runs without
+    `initial` hands in already pretrained models for runs without
     federation, so a worker that must not start Flower (a Ray task) can run them.
     """
     source = "<scenario>"
@@ -124,13 +133,15 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         world, rounds, round_clients, versions = out["world"], out["rounds"], out["round_clients"], out["versions"]
     else:
         world, round_clients, versions = World(scenario), [], []
-        arrays, rounds = initial if initial is not None else pretrained(scenario)
-        world.publish(0, [a.copy() for a in arrays])
-        rounds = [dict(r) for r in rounds]
+        start = initial if initial is not None else pretrained(scenario)
+        world.publish(0, [a.copy() for a in start.edge])
+        if start.cloud is not None:
+            world.publish_cloud([a.copy() for a in start.cloud])
+        rounds = [dict(r) for r in start.rounds]
         world.run(progress)
         table = world.table()
         score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
-              world.versions)
+              world.weights())
     return collect(world, rounds, round_clients, versions)
 
 
@@ -143,7 +154,8 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
     summary["edge_server_energy_j"] = world.edge_energy_j()
     summary["harvested_j"] = float(sum(world.energy.harvested_j) - sum(world.energy.wasted_j))
     if versions:
-        summary["global_model_mse_by_version"] = [v["mse"] for v in versions]
+        summary["global_model_mse_by_version"] = [v["mse"] for v in versions if v["model"] == "edge"]
+        summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}
     return RunResult(scenario, summary, table, rounds, device_rows(world), round_clients, world.link_samples,
                      world.battery_samples, versions)
 

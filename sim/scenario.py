@@ -172,6 +172,8 @@ class ModelConfig(Strict):
 class Models(Strict):
     edge: ModelConfig = ModelConfig()
     int8_on_device: bool = True  # devices serve the int8-quantised edge model
+    # the larger fp32 model the edge server and the cloud serve; None: they serve the global edge model in fp32
+    cloud: ModelConfig | None = None
 
 
 class Pretrain(Strict):
@@ -206,6 +208,7 @@ class Federation(Strict):
     fault_rate: float = Field(default=0.0, ge=0, lt=1, description="share of ClientApp calls that raise (fault injection)")
     dp_noise_multiplier: float | None = Field(default=None, ge=0, description="server-side DP with fixed clipping")
     dp_clipping_norm: float = Field(default=1.0, gt=0)
+    personalise: bool = Field(default=False, description="devices serve local requests with their own fine-tuned copy")
 
 
 class Data(Strict):
@@ -254,6 +257,9 @@ class Scenario(Strict):
             if group.profile not in known:
                 raise _FieldError(f"fleet[{i}].profile",
                                   f"unknown profile {group.profile!r}; allowed: {', '.join(known)}")
+        if self.models.cloud is not None and self.federation.pretrain.rounds == 0:
+            raise _FieldError("models.cloud", "the cloud model is trained by federated pretraining: "
+                              "set federation.pretrain.rounds >= 1 (or drop models.cloud)")
         horizon = self.duration + 2 * 86400
         if horizon > 200 * 86400:
             raise _FieldError("duration", f"must be <= 198 days (data after the start date), got {self.duration:g}s")

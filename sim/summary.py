@@ -5,7 +5,7 @@ import numpy as np
 
 from sim.energy import COMPONENTS
 from sim.policies import TARGET_NAMES
-from sim.recorder import SERVED
+from sim.recorder import MODEL_NAMES, SERVED
 
 
 def _finite_mean(values: np.ndarray) -> float | None:
@@ -44,7 +44,9 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
         "forecast_mae": _finite_mean(np.abs(errors[both])),
         "persistence_mse": _finite_mean(baseline[both] ** 2),
         "persistence_mae": _finite_mean(np.abs(baseline[both])),
-        "fl_pretrain_rounds": sum(r["phase"] == "pretrain" for r in rounds),
+        "forecast_mse_by_model": {name: _finite_mean(errors[both & (table["model"][served] == i)] ** 2)
+                                  for i, name in enumerate(MODEL_NAMES) if (table["model"][served] == i).any()},
+        "fl_pretrain_rounds": sum(r["phase"].startswith("pretrain") for r in rounds),
         "fl_rounds": sum(r["phase"] == "deploy" for r in rounds),
         "fl_aggregated_updates": int(sum(r["aggregated"] for r in rounds if r["phase"] == "deploy")),
     }

@@ -279,8 +279,8 @@ def _check_same(run: Run) -> None:
                          "delete it or choose another out")
 
 
-def execute(run: Run, initial: tuple[list, list] | None = None) -> dict:
-    """Simulate one run and write its directory (no plots); `initial` is a pretrained model to start from."""
+def execute(run: Run, initial: "runner.Pretrained | None" = None) -> dict:
+    """Simulate one run and write its directory (no plots); `initial` holds the pretrained models to start from."""
     import torch
 
     from sim import runner
@@ -412,7 +412,7 @@ def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
     from sim import runner
 
     # pretraining goes through Flower (its own Ray, started and shut down): do it before our Ray starts
-    initial: dict[Path, tuple] = {}
+    initial: dict[Path, runner.Pretrained] = {}
     for run in runs:
         if run.scenario.federation.pretrain.rounds > 0:
             initial[run.path] = runner.pretrained(run.scenario)

@@ -14,7 +14,7 @@ from sim.energy import FleetEnergy
 from sim.harvest import Solar
 from sim.network import SharedLink
 from sim.policies import EDGE, LOCAL, Observation, make_policy
-from sim.recorder import BATTERY_EMPTY, Recorder
+from sim.recorder import BATTERY_EMPTY, CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, Recorder
 from sim.servers import FifoServer
 from sim.scenario import Scenario, read_trace
 
@@ -45,13 +45,18 @@ class World:
         self.env = env = simpy.Environment()
         seed = scenario.seed
         self.duration_s = scenario.duration
-        self.spec = ModelSpec(**scenario.models.edge.model_dump())
+        models = scenario.models
+        self.spec = ModelSpec(**models.edge.model_dump())
         cost = model_cost(self.spec)
-        self.model_bytes = float(cost.bytes_int8 if scenario.models.int8_on_device else cost.bytes_fp32)
+        self.model_bytes = float(cost.bytes_int8 if models.int8_on_device else cost.bytes_fp32)
         self.update_bytes = float(cost.bytes_fp32)
         self.flops_per_train_sample = cost.flops_per_train_sample
-        self.up_bytes = cost.input_bytes + REQUEST_OVERHEAD_BYTES
-        self.down_bytes = cost.output_bytes + REQUEST_OVERHEAD_BYTES
+        # the edge server and the cloud serve the larger cloud model when there is one: its FLOPs set their
+        # compute time and its input window sets what an offloaded request carries
+        self.server_model = CLOUD_MODEL if models.cloud is not None else EDGE_MODEL
+        server_cost = model_cost(ModelSpec(**models.cloud.model_dump())) if models.cloud is not None else cost
+        self.up_bytes = server_cost.input_bytes + REQUEST_OVERHEAD_BYTES
+        self.down_bytes = server_cost.output_bytes + REQUEST_OVERHEAD_BYTES
 
         self.devices: list[Device] = []
         self.group_links: list[tuple[SharedLink, SharedLink]] = []
@@ -93,13 +98,16 @@ class World:
         self._wan_rtt = cloud.wan_rtt
         self.edge_server = FifoServer(scenario.edge.cores)
         self.cloud_server = FifoServer(cloud.cores)
-        self._edge_compute = cost.flops_per_inference / scenario.edge.speed
-        self._cloud_compute = cost.flops_per_inference / cloud.speed
+        self._edge_compute = server_cost.flops_per_inference / scenario.edge.speed
+        self._cloud_compute = server_cost.flops_per_inference / cloud.speed
 
         # model versions: the servers hold the newest global model, each device the newest it downloaded
         self.global_version = 0
         self.device_version = [0] * n
         self.versions: dict[int, list[np.ndarray]] = {}
+        self.cloud_arrays: list[np.ndarray] | None = None  # the cloud model's weights (one version per run)
+        # personalisation: the round whose locally fine-tuned copy a device serves with (-1: none yet)
+        self.personal_version = [-1] * n
 
         self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
@@ -231,7 +239,12 @@ class World:
             rec.compute_s[row] = compute
             rec.latency_s[row] = latency
             rec.energy_compute_j[row] = joules
-            rec.model_version[row] = self.device_version[dev]
+            personal = self.personal_version[dev]
+            if personal >= 0:
+                rec.model[row] = PERSONAL_MODEL
+                rec.model_version[row] = personal
+            else:
+                rec.model_version[row] = self.device_version[dev]
             self.policy.observe(LOCAL, latency, joules, latency <= self._deadline[dev], row)
             return
         rec.bytes_up[row] = self.up_bytes
@@ -298,7 +311,8 @@ class World:
         rec.queue_s[row] = start - now
         rec.compute_s[row] = compute
         rec.propagation_s[row] = rtt  # both directions; added after the server so FIFO order is arrival order
-        rec.model_version[row] = self.global_version
+        rec.model[row] = self.server_model
+        rec.model_version[row] = self.global_version if self.server_model == EDGE_MODEL else 0
         if edge:
             self._edge_wait_seen[int(rec.device[row])] = start - now
         self.env.timeout(start - now + compute + rtt, row).callbacks.append(
@@ -382,6 +396,21 @@ class World:
         (start_access if access_first else start_wan)()
 
     def publish(self, version: int, arrays: list[np.ndarray]) -> None:
-        """The servers start serving a new global model version."""
+        """A new global edge model version: the servers serve it (unless they serve a cloud model)."""
         self.versions[version] = arrays
         self.global_version = version
+
+    def publish_cloud(self, arrays: list[np.ndarray]) -> None:
+        """The weights of the larger model the edge server and the cloud serve."""
+        self.cloud_arrays = arrays
+
+    def install_personal(self, dev: int, server_round: int) -> None:
+        """From now on the device answers local requests with the copy it fine-tuned in `server_round`."""
+        self.personal_version[dev] = max(self.personal_version[dev], server_round)
+
+    def weights(self) -> dict[tuple[int, int], list[np.ndarray]]:
+        """Every shared model's weights by (model, version): the global edge versions and the cloud model."""
+        out = {(EDGE_MODEL, v): arrays for v, arrays in self.versions.items()}
+        if self.cloud_arrays is not None:
+            out[(CLOUD_MODEL, 0)] = self.cloud_arrays
+        return out

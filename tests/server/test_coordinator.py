@@ -116,6 +116,24 @@ def test_fastest_k_overcommits_and_keeps_the_first_k():
     assert all(r["upload_end_s"] >= kept for r in first if r["status"] == "straggler")
 
 
+def test_personalise_switches_a_device_to_its_copy_when_its_training_ends():
+    world = _world(personalise=True, clients_per_round=4)
+    coordinator = Coordinator(world, StandInFleet(), _initial())
+    world.run()
+    t = world.table()
+    for dev in range(world.n_devices):
+        rows = [r for r in coordinator.round_clients if r["device"] == dev and np.isfinite(r["train_end_s"])]
+        mine = t["device"] == dev
+        if not rows:
+            assert world.personal_version[dev] == -1 and set(t["model"][mine]) == {0}
+            continue
+        first = min(r["train_end_s"] for r in rows)
+        assert world.personal_version[dev] == max(r["round"] for r in rows)
+        assert set(t["model"][mine & (t["arrival_s"] < first)]) <= {0}
+        assert set(t["model"][mine & (t["arrival_s"] > first)]) == {2}  # PERSONAL_MODEL
+    assert max(world.personal_version) == 2
+
+
 def test_energy_aware_selection_prefers_powered_devices():
     world = _world(selection="energy-aware", clients_per_round=4)
     fleet = StandInFleet()

@@ -1,0 +1,147 @@
+"""Which model answers a request: the edge model on the device, the larger cloud model on the servers,
+a device's personal copy; what each costs and how each is scored."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from clients.device import DeviceSettings, score_requests
+from clients.forecast import predict
+from clients.model import (CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, ModelSpec, build_model, get_arrays,
+                           model_cost, quantize_int8, set_arrays)
+from sim import scenario as scenarios
+from sim.forecasts import device_config, requests_by_device, score_versions
+from sim.policies import CLOUD, EDGE, LOCAL
+from sim.recorder import SERVED
+from sim.world import REQUEST_OVERHEAD_BYTES, World
+
+EDGE_SPEC = {"hidden": 8, "layers": 1, "window": 24}
+CLOUD_SPEC = {"hidden": 48, "layers": 2, "window": 36}
+
+
+def _scenario(cloud: dict | None = CLOUD_SPEC, policy: dict | None = None, **federation) -> scenarios.Scenario:
+    return scenarios.parse({
+        "name": "models", "seed": 4, "duration": "20min",
+        "policy": policy or {"name": "random", "params": {"p_local": 0.4, "p_edge": 0.3, "p_cloud": 0.3}},
+        "fleet": [{"profile": "raspberry-pi-4", "count": 4, "link": "wifi",
+                   "workload": {"kind": "poisson", "rate": "6/min", "deadline": "1s"}}],
+        "models": {"edge": EDGE_SPEC, **({"cloud": cloud} if cloud else {})},
+        "federation": {"enabled": False, "pretrain": {"rounds": 1}, **federation}}, "models")
+
+
+def test_servers_pay_the_cloud_models_flops_and_requests_carry_its_window():
+    world = World(_scenario())
+    world.run()
+    t = world.table()
+    cloud_cost = model_cost(ModelSpec(**CLOUD_SPEC))
+    edge_cost = model_cost(ModelSpec(**EDGE_SPEC))
+    assert cloud_cost.flops_per_inference > 20 * edge_cost.flops_per_inference
+    local, edge, cloud = (t["target"] == LOCAL), (t["target"] == EDGE), (t["target"] == CLOUD)
+    assert local.sum() > 20 and edge.sum() > 20 and cloud.sum() > 20
+    sc = world.scenario
+    np.testing.assert_allclose(t["compute_s"][edge], cloud_cost.flops_per_inference / sc.edge.speed, rtol=1e-6)
+    np.testing.assert_allclose(t["compute_s"][cloud], cloud_cost.flops_per_inference / sc.cloud.speed, rtol=1e-6)
+    pi = sc.device_profile("raspberry-pi-4")
+    np.testing.assert_allclose(t["compute_s"][local], edge_cost.flops_per_inference / pi.lstm_flops_per_s, rtol=1e-6)
+    np.testing.assert_allclose(t["bytes_up"][edge | cloud], cloud_cost.input_bytes + REQUEST_OVERHEAD_BYTES)
+    assert cloud_cost.input_bytes == 36 * 4  # one float32 per hour of the cloud model's 36-hour window
+    assert set(t["model"][local]) == {EDGE_MODEL} and set(t["model"][edge | cloud]) == {CLOUD_MODEL}
+
+
+def test_without_a_cloud_model_the_servers_serve_the_global_edge_model():
+    world = World(_scenario(cloud=None))
+    world.publish(3, [])
+    world.run()
+    t = world.table()
+    offloaded = t["target"] != LOCAL
+    assert set(t["model"]) == {EDGE_MODEL}
+    assert set(t["model_version"][offloaded]) == {3}  # the servers' newest version; devices still have 0
+    assert set(t["model_version"][~offloaded]) == {0}
+    edge_cost = model_cost(ModelSpec(**EDGE_SPEC))
+    np.testing.assert_allclose(t["bytes_up"][offloaded], edge_cost.input_bytes + REQUEST_OVERHEAD_BYTES)
+
+
+def test_a_cloud_model_needs_pretraining_one_line_error():
+    with pytest.raises(scenarios.ScenarioError) as err:
+        scenarios.parse({"name": "x", "duration": "1h", "models": {"cloud": CLOUD_SPEC},
+                         "fleet": [{"profile": "raspberry-pi-4", "count": 1, "link": "wifi",
+                                    "workload": {"kind": "poisson", "rate": "1/s", "deadline": "1s"}}],
+                         "federation": {"pretrain": {"rounds": 0}}}, "bad.yaml")
+    message = str(err.value)
+    assert "\n" not in message and "bad.yaml" in message and "models.cloud" in message
+    assert "federation.pretrain.rounds" in message
+
+
+def test_a_device_serves_local_requests_with_its_personal_copy_once_installed():
+    world = World(_scenario(cloud=None, policy={"name": "local"}))
+    world.env.timeout(300.0).callbacks.append(lambda _: world.install_personal(2, 5))
+    world.run()
+    t = world.table()
+    later = t["arrival_s"] > 300.0
+    mine = t["device"] == 2
+    assert set(t["model"][mine & later]) == {PERSONAL_MODEL} and set(t["model_version"][mine & later]) == {5}
+    assert set(t["model"][~(mine & later)]) == {EDGE_MODEL}
+    world.install_personal(2, 3)  # an older round never replaces a newer copy
+    assert world.personal_version[2] == 5
+
+
+def _forecasts(hours, model, version, quantized=0):
+    n = len(hours)
+    return {"hour": np.asarray(hours), "model": np.full(n, model), "version": np.full(n, version),
+            "quantized": np.full(n, quantized)}
+
+
+def test_each_model_is_scored_with_its_own_architecture():
+    torch.set_num_threads(1)
+    settings = DeviceSettings.from_config(device_config(_scenario()))
+    edge, cloud = ModelSpec(**EDGE_SPEC), ModelSpec(**CLOUD_SPEC)
+    assert settings.specs == {EDGE_MODEL: edge, CLOUD_MODEL: cloud, PERSONAL_MODEL: edge}
+    edge_w, cloud_w = get_arrays(build_model(edge, 1)), get_arrays(build_model(cloud, 2))
+    personal_w = [a + 0.05 for a in edge_w]
+    hours = np.arange(5, 15)
+    forecasts = {k: np.concatenate([_forecasts(hours, CLOUD_MODEL, 0)[k], _forecasts(hours, EDGE_MODEL, 0, 1)[k],
+                                    _forecasts(hours, PERSONAL_MODEL, 2)[k]]) for k in ("hour", "model", "version",
+                                                                                        "quantized")}
+    errors, baseline = score_requests(settings, 1, forecasts,
+                                      {(EDGE_MODEL, 0): edge_w, (CLOUD_MODEL, 0): cloud_w,
+                                       (PERSONAL_MODEL, 2): personal_w})
+    series = settings.series(1)
+    for spec, weights, int8, block in ((cloud, cloud_w, False, 0), (edge, edge_w, True, 1),
+                                       (edge, personal_w, False, 2)):
+        X, y, valid = series.windows(hours, spec.window, spec.calendar)
+        assert valid.all()
+        model = build_model(spec, 0)
+        set_arrays(model, weights)
+        if int8:
+            model = quantize_int8(model)
+        np.testing.assert_allclose(errors[block * 10:(block + 1) * 10], predict(model, X) - y, atol=1e-6)
+    np.testing.assert_array_equal(baseline[:10], baseline[10:20])
+
+
+def test_held_out_scores_cover_every_shared_model_and_the_personal_copies():
+    calls = []
+
+    def evaluate(requests, weights):  # error = model code + version / 10, persistence error = 1
+        calls.append(requests)
+        return {dev: (cols["model"] + cols["version"] / 10.0, np.ones(len(cols["hour"])))
+                for dev, cols in requests.items()}
+
+    weights = {(EDGE_MODEL, 0): [], (EDGE_MODEL, 1): [], (CLOUD_MODEL, 0): []}
+    rows = score_versions(evaluate, 3, weights, first_hour=10, personal=[-1, 4, 2])
+    assert [(r["model"], r["model_version"], r["devices"]) for r in rows] == [
+        ("edge", 0, 3), ("edge", 1, 3), ("cloud", 0, 3), ("personal", -1, 2)]
+    assert [r["mse"] for r in rows[:3]] == pytest.approx([0.0, 0.01, 1.0])
+    assert rows[3]["mse"] == pytest.approx(np.mean([(2 + 0.4) ** 2, (2 + 0.2) ** 2]))
+    assert rows[0]["forecasts"] == 3 * 48 and rows[3]["forecasts"] == 2 * 48
+    assert len(calls[0][0]["hour"]) == 3 * 48  # device 0 has no personal copy
+
+
+def test_requests_are_keyed_by_model_so_a_personal_and_a_global_forecast_never_merge():
+    table = {"dropped": np.full(4, SERVED, np.int8), "device": np.zeros(4, np.int32),
+             "hour": np.array([1, 1, 1, 1]), "model": np.array([EDGE_MODEL, PERSONAL_MODEL, PERSONAL_MODEL, CLOUD_MODEL]),
+             "model_version": np.array([2, 2, 2, 0]), "target": np.array([LOCAL, LOCAL, LOCAL, EDGE])}
+    cols = requests_by_device(table, True)[0]
+    assert len(cols["hour"]) == 3
+    assert list(cols["key"]) == [0, 2, 2, 1]  # sorted keys: (1,0,2,1), (1,1,0,0), (1,2,2,1)
+    assert list(cols["quantized"]) == [1, 0, 1]
