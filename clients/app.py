@@ -25,6 +25,10 @@ def make_client_app() -> ClientApp:
     def partition(context: Context) -> int:
         return int(context.node_config["partition-id"])
 
+    def device(msg: Message, context: Context) -> int:
+        """The device this message is for: a node may host several (its state keys are per device)."""
+        return int(msg.content["config"].get("device", partition(context)))
+
     @app.query()
     def query(msg: Message, context: Context) -> Message:
         return Message(RecordDict({"metrics": MetricRecord({"partition-id": partition(context)})}), reply_to=msg)
@@ -34,7 +38,7 @@ def make_client_app() -> ClientApp:
         torch.set_num_threads(1)  # one core per ClientApp, as its Ray resources say
         config = msg.content["config"]
         settings = DeviceSettings.from_config(config)
-        pid = partition(context)
+        pid = device(msg, context)
         server_round = int(config["server-round"])
         fault_rate = float(config.get("fault-rate", 0.0))
         if fault_rate and np.random.default_rng([settings.seed, server_round, pid]).random() < fault_rate:
@@ -47,13 +51,13 @@ def make_client_app() -> ClientApp:
             proximal_mu=float(config.get("proximal-mu", 0.0)),
             seed=settings.seed * 100003 + server_round * 1009 + pid)
         codec = str(config.get("compression", "none"))
-        residual = context.state.array_records.get("residual") if codec == "top-k" else None
+        residual = context.state.array_records.get(f"residual-{pid}") if codec == "top-k" else None
         payload, residual = encode(arrays, start, codec, float(config.get("topk-fraction", 0.1)),
                                    residual.to_numpy_ndarrays() if residual is not None else None)
         if residual is not None:  # error feedback stays on the device for its next update
-            context.state["residual"] = ArrayRecord(residual)
+            context.state[f"residual-{pid}"] = ArrayRecord(residual)
         if config.get("personalise", False):  # the fine-tuned copy stays to serve this device's own requests
-            context.state[f"personal-r{server_round}"] = ArrayRecord(arrays)
+            context.state[f"personal-{pid}-r{server_round}"] = ArrayRecord(arrays)
         metrics = MetricRecord({"num-examples": examples, "train-loss": float(loss) if examples else 0.0,
                                 "update-bytes": encoded_bytes(payload)})
         return Message(RecordDict({"arrays": ArrayRecord(payload), "metrics": metrics}), reply_to=msg)
@@ -65,9 +69,10 @@ def make_client_app() -> ClientApp:
         settings = DeviceSettings.from_config(config)
         forecasts = {key: np.asarray(config[key]) for key in ("hour", "model", "version", "quantized")}
         weights = {_model_version(key): record.to_numpy_ndarrays() for key, record in msg.content.array_records.items()}
+        pid = device(msg, context)
         for version in np.unique(forecasts["version"][forecasts["model"] == PERSONAL_MODEL]):
-            weights[(PERSONAL_MODEL, int(version))] = context.state[f"personal-r{version}"].to_numpy_ndarrays()
-        errors, baseline = score_requests(settings, partition(context), forecasts, weights)
+            weights[(PERSONAL_MODEL, int(version))] = context.state[f"personal-{pid}-r{version}"].to_numpy_ndarrays()
+        errors, baseline = score_requests(settings, pid, forecasts, weights)
         metrics = MetricRecord({"errors": errors.tolist(), "baseline-errors": baseline.tolist()})
         return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clients.data import DeviceSeries
-from clients.forecast import forecast_errors, persistence_errors
+from clients.forecast import persistence_errors, predict, serving_model
 from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, ModelSpec
 
 
@@ -55,15 +55,46 @@ def _series(partition_id: int, start: str, history_hours: int, horizon_hours: in
 
 def score_requests(settings: DeviceSettings, partition_id: int, forecasts: dict[str, np.ndarray],
                    weights: dict[tuple[int, int], list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Forecast and persistence errors of one device's forecasts ("hour", "model", "version", "quantized"):
-    one forward pass per model, version and dtype. `weights` holds the shared models and the device's own copies."""
-    series = settings.series(partition_id)
-    hours, models = np.asarray(forecasts["hour"]), np.asarray(forecasts["model"])
-    errors = np.full(len(hours), np.nan)
-    for model in np.unique(models):
-        rows = np.flatnonzero(models == model)
-        mine = {version: arrays for (m, version), arrays in weights.items() if m == model}
-        errors[rows] = forecast_errors(series, settings.specs[int(model)], hours[rows],
-                                       np.asarray(forecasts["version"])[rows],
-                                       np.asarray(forecasts["quantized"])[rows].astype(bool), mine)
-    return errors, persistence_errors(series, hours)
+    """Forecast and persistence errors of one device's forecasts ("hour", "model", "version", "quantized").
+    `weights` holds the shared models and the device's own copies."""
+    return score_fleet(settings, {partition_id: forecasts}, weights)[partition_id]
+
+
+def score_fleet(settings: DeviceSettings, requests: dict[int, dict[str, np.ndarray]],
+                weights: dict[tuple[int, int], list[np.ndarray]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Forecast and persistence errors of many devices' forecasts with one forward pass per (model, version,
+    int8) across all of them. Each device's windows are built once per distinct hour; a group's inputs are
+    gathered only while that group runs, so scoring every model version on every device stays small."""
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    inputs: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray]] = {}  # (device, window, calendar) -> X, y
+    groups: dict[tuple[int, int, int], list[tuple[int, np.ndarray, np.ndarray, tuple]]] = {}
+    for dev, cols in requests.items():
+        series = settings.series(dev)
+        hours, models = np.asarray(cols["hour"], np.int64), np.asarray(cols["model"], np.int64)
+        versions, quantized = np.asarray(cols["version"], np.int64), np.asarray(cols["quantized"], np.int64)
+        out[dev] = (np.full(len(hours), np.nan), persistence_errors(series, hours))
+        distinct, where = np.unique(hours, return_inverse=True)
+        where = where.reshape(-1)
+        for model in np.unique(models):
+            spec = settings.specs[int(model)]
+            key = (dev, spec.window, spec.calendar)
+            if key not in inputs:
+                X, y, valid = series.windows(distinct, spec.window, spec.calendar)
+                inputs[key] = (X, y, valid)
+            valid = inputs[key][2]
+            rows = np.flatnonzero((models == model) & valid[where])
+            for version, int8 in set(zip(versions[rows].tolist(), quantized[rows].tolist())):
+                members = rows[(versions[rows] == version) & (quantized[rows] == int8)]
+                groups.setdefault((int(model), version, int8), []).append((dev, members, where[members], key))
+    for (model, version, int8), parts in sorted(groups.items()):
+        if (model, version) not in weights:
+            raise KeyError(f"no weights for model {model} version {version}")
+        module = serving_model(settings.specs[model], weights[(model, version)], bool(int8))
+        X = np.concatenate([inputs[key][0][at] for _, _, at, key in parts])
+        y = np.concatenate([inputs[key][1][at] for _, _, at, key in parts])
+        errors = predict(module, X).astype(np.float64) - y
+        start = 0
+        for dev, members, _, _ in parts:
+            out[dev][0][members] = errors[start:start + len(members)]
+            start += len(members)
+    return out

@@ -24,6 +24,13 @@ def predict(model: torch.nn.Module, X: np.ndarray, batch: int = 8192) -> np.ndar
     return out
 
 
+def serving_model(spec: ModelSpec, arrays: list[np.ndarray], int8: bool) -> torch.nn.Module:
+    """The module that answers forecasts with these weights: fp32, or int8 as a device runs it."""
+    model = build_model(spec, 0)
+    set_arrays(model, arrays)
+    return quantize_int8(model) if int8 else model
+
+
 def forecast_errors(series: DeviceSeries, spec: ModelSpec, sim_hours: np.ndarray, versions: np.ndarray,
                     quantized: np.ndarray, weights: dict[int, list[np.ndarray]]) -> np.ndarray:
     """Prediction minus target (z-scored units, float64) per request; NaN where the window is invalid.
@@ -46,10 +53,7 @@ def forecast_errors(series: DeviceSeries, spec: ModelSpec, sim_hours: np.ndarray
     for g, (version, is_int8) in enumerate(groups):
         if int(version) not in weights:
             raise KeyError(f"no weights for model version {int(version)}")
-        model = build_model(spec, 0)
-        set_arrays(model, weights[int(version)])
-        if is_int8:
-            model = quantize_int8(model)
+        model = serving_model(spec, weights[int(version)], bool(is_int8))
         members = rows[group_of_row == g]
         errors[members] = predict(model, X[members]).astype(np.float64) - y[members]
     return errors

@@ -38,42 +38,53 @@ class _Selected:
 
 
 class FlowerFleet:
-    """Maps devices to Flower nodes (one QUERY round asks each node its partition id) and exchanges messages."""
+    """Hosts devices on Flower nodes and exchanges messages with them.
 
-    def __init__(self, grid: Grid, n_devices: int, device_config: dict):
+    One QUERY round asks each node its partition id. Device d runs on the node of partition d mod n: one
+    node per device by default; a smaller pool of nodes for city-scale fleets (Flower's in-memory
+    LinkState scans every stored message for every node, so a round to n nodes costs O(n^2)). Every
+    message names its device, and a node keeps each hosted device's state apart.
+    """
+
+    def __init__(self, grid: Grid, n_devices: int, device_config: dict, n_nodes: int | None = None):
         self.grid = grid
         self.device_config = device_config  # every message tells the device its deployment settings
+        n_nodes = n_nodes or n_devices
         deadline = time.monotonic() + WALL_TIMEOUT_S
-        while len(list(grid.get_node_ids())) < n_devices:
+        while len(list(grid.get_node_ids())) < n_nodes:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(list(grid.get_node_ids()))} of {n_devices} Flower nodes registered")
+                raise RuntimeError(f"only {len(list(grid.get_node_ids()))} of {n_nodes} Flower nodes registered")
             time.sleep(0.05)
         query = [Message(RecordDict(), dst_node_id=nid, message_type=MessageType.QUERY)
                  for nid in sorted(grid.get_node_ids())]
-        self.node_of: dict[int, int] = {}
+        node_of_partition = {}
         for reply in grid.send_and_receive(query, timeout=WALL_TIMEOUT_S):
-            self.node_of[int(reply.content["metrics"]["partition-id"])] = reply.metadata.src_node_id
-        self.device_of = {node: dev for dev, node in self.node_of.items()}
-        self.exchanged: list[Message] = []  # every reply, for audits
+            node_of_partition[int(reply.content["metrics"]["partition-id"])] = reply.metadata.src_node_id
+        self.node_of = [node_of_partition[d % n_nodes] for d in range(n_devices)]
+        self.exchanged: list[Message] = []  # every message and reply, for audits
 
     def _exchange(self, kind: str, contents: dict[int, RecordDict]) -> dict[int, Message]:
-        messages = [Message(content, dst_node_id=self.node_of[dev], message_type=kind)
-                    for dev, content in sorted(contents.items())]
-        replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))
+        """Send each device its content; the replies keyed by device (they arrive in wall-clock order)."""
+        messages = []
+        for dev, content in sorted(contents.items()):
+            content["config"] = ConfigRecord({**content["config"], "device": dev})
+            messages.append(Message(content, dst_node_id=self.node_of[dev], message_type=kind))
+        replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))  # sets the message ids
+        device_of = {m.metadata.message_id: dev for dev, m in zip(sorted(contents), messages)}
         self.exchanged.extend(messages + replies)
-        return {self.device_of[r.metadata.src_node_id]: r for r in replies}
+        return {device_of[r.metadata.reply_to_message_id]: r for r in replies}
 
     def train(self, strategy, server_round: int, devices: list[int], arrays: ArrayRecord,
               config: dict) -> dict[int, Message]:
-        """The strategy builds the TRAIN messages (FedProx adds proximal-mu, FedOpt notes the global arrays)
-        for exactly the devices the coordinator selected."""
-        nodes = _Selected(self.grid, [self.node_of[d] for d in devices])
-        messages = list(strategy.configure_train(server_round, arrays, ConfigRecord({**self.device_config, **config}),
-                                                 nodes))
-        replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))
-        self.exchanged.extend(messages + replies)
-        # replies arrive in wall-clock order: key them by device so everything after is deterministic
-        return {self.device_of[r.metadata.src_node_id]: r for r in replies}
+        """The strategy builds the TRAIN content (FedProx adds proximal-mu, FedOpt notes the global arrays)
+        for the nodes of exactly the devices the coordinator selected; each device gets its own copy."""
+        nodes = _Selected(self.grid, sorted({self.node_of[d] for d in devices}))
+        built = list(strategy.configure_train(server_round, arrays, ConfigRecord({**self.device_config, **config}),
+                                              nodes))
+        if not built:
+            return {}
+        template = built[0].content  # the strategy sends every node the same content
+        return self._exchange(MessageType.TRAIN, {dev: RecordDict(dict(template.items())) for dev in devices})
 
     def evaluate(self, requests: Requests, weights: Weights) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Each device scores its own requests with the models they used (the shared ones travel with the
@@ -86,7 +97,7 @@ class FlowerFleet:
             records["config"] = ConfigRecord({**self.device_config,
                                               **{k: [int(x) for x in cols[k]] for k in KEY_COLUMNS}})
             contents[dev] = RecordDict(records)
-        out = {}
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for dev, reply in self._exchange(MessageType.EVALUATE, contents).items():
             if reply.has_error():
                 continue
@@ -113,7 +124,7 @@ def make_pretrain_app(scenario: Scenario, holder: dict) -> ServerApp:
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario))
+        fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario), scenario.flower_supernodes)
         holder["pretrained"] = pretrain_models(fleet, scenario, _untrained_edge(scenario))
 
     return app
@@ -130,7 +141,7 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     Devices score through Flower EVALUATE messages unless the caller (the composition root, which may read
     the devices' data) hands in an in-process `evaluate`; personal copies are always scored on their device.
     """
-    fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario))
+    fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario), scenario.flower_supernodes)
     world = World(scenario)
     coordinator = Coordinator(world, fleet, _untrained_edge(scenario))
     world.run(progress)

@@ -46,18 +46,18 @@ def _score_on_devices(scenario: scenarios.Scenario) -> Evaluator:
     """Each device's forecasts scored in-process, by the same code its ClientApp runs, without a message each."""
     import torch
 
-    from clients.device import DeviceSettings, score_requests
+    from clients.device import DeviceSettings, score_fleet
 
     torch.set_num_threads(1)  # tiny models: extra threads only contend (and stall when cores are shared)
     settings = DeviceSettings.from_config(device_config(scenario))
 
     def evaluate(requests: Requests, weights: Weights):
-        return {dev: score_requests(settings, dev, cols, weights) for dev, cols in requests.items()}
+        return score_fleet(settings, requests, weights)
 
     return evaluate
 
 
-def _simulate_flower(server_app, holder: dict, devices: int, wanted: str) -> dict:
+def _simulate_flower(server_app, holder: dict, supernodes: int, wanted: str) -> dict:
     """Run a ServerApp against one ClientApp per device under Flower's simulation engine (Ray).
 
     This is the composition root: it alone joins the cloud side (server/) with the device side
@@ -72,7 +72,7 @@ def _simulate_flower(server_app, holder: dict, devices: int, wanted: str) -> dic
     run_simulation(
         server_app=server_app,
         client_app=make_client_app(),
-        num_supernodes=devices,
+        num_supernodes=supernodes,
         backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                         "init_args": {"num_cpus": os.cpu_count() or 1, "include_dashboard": False,
                                       "log_to_driver": False}},
@@ -88,7 +88,7 @@ def run_federated(scenario: scenarios.Scenario, progress: Callable[[float], None
 
     holder: dict = {}
     app = make_server_app(scenario, holder, progress, _score_on_devices(scenario))
-    return _simulate_flower(app, holder, scenario.device_count, "world")
+    return _simulate_flower(app, holder, scenario.flower_supernodes, "world")
 
 
 @functools.lru_cache(maxsize=8)
@@ -97,7 +97,7 @@ def _pretrained(key: str) -> Pretrained:
 
     scenario = scenarios.Scenario.model_validate_json(key)
     holder: dict = {}
-    _simulate_flower(make_pretrain_app(scenario, holder), holder, scenario.device_count, "pretrained")
+    _simulate_flower(make_pretrain_app(scenario, holder), holder, scenario.flower_supernodes, "pretrained")
     edge, cloud, rounds = holder["pretrained"]
     return Pretrained(tuple(edge), tuple(cloud) if cloud is not None else None, tuple(rounds))
 
@@ -160,19 +160,38 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
                      world.battery_samples, versions)
 
 
+def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.ndarray | None:
+    """Rows of requests.parquet: None for all, none for `none`, and for `sample` every request of a seeded
+    share of the devices (whole per-device sequences, so queues and batteries stay readable)."""
+    mode = scenario.output.requests
+    if mode == "all":
+        return None
+    if mode == "none":
+        return np.zeros(0, np.int64)
+    n = scenario.device_count
+    from sim.world import stream
+
+    chosen = stream(scenario.seed, "output-sample").choice(n, size=max(1, round(n * scenario.output.request_sample)),
+                                                           replace=False)
+    return np.flatnonzero(np.isin(device, chosen))
+
+
 def write_run(result: RunResult, out: str | Path, plots: bool = True) -> Path:
     """Write scenario.yaml, summary.json, requests.parquet, rounds.csv, devices.csv and plots/ atomically."""
     out = Path(out)
     with atomic_directory(out) as staging:
         (staging / "scenario.yaml").write_text(scenarios.dump(result.scenario))
-        write_json(staging / "summary.json", result.summary)
-        write_parquet(staging / "requests.parquet", result.requests)
+        rows = written_requests(result.scenario, result.requests["device"])
+        requests = result.requests if rows is None else {k: v[rows] for k, v in result.requests.items()}
+        write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
+        if len(requests["device"]) or result.scenario.output.requests != "none":
+            write_parquet(staging / "requests.parquet", requests)
         write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
         write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
-        for name, rows in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
-                           ("versions", result.versions)):
-            if rows:
-                write_csv(staging / f"{name}.csv", rows, list(rows[0]))
+        for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
+                            ("versions", result.versions)):
+            if table:
+                write_csv(staging / f"{name}.csv", table, list(table[0]))
         if plots:
             from plots import render_run
 

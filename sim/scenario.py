@@ -209,6 +209,19 @@ class Federation(Strict):
     dp_noise_multiplier: float | None = Field(default=None, ge=0, description="server-side DP with fixed clipping")
     dp_clipping_norm: float = Field(default=1.0, gt=0)
     personalise: bool = Field(default=False, description="devices serve local requests with their own fine-tuned copy")
+    supernodes: int | None = Field(default=None, ge=1, description="Flower supernodes hosting the devices "
+                                   "(device d on supernode d mod n); default one per device")
+
+
+class Output(Strict):
+    """What a run directory keeps: at city scale the per-request table dominates (63 bytes a request)."""
+
+    requests: Literal["all", "sample", "none"] = "all"
+    request_sample: float = Field(default=0.01, gt=0, le=1,
+                                  description="requests: sample writes every request of this share of the devices")
+    links: bool = True  # links.csv
+    battery: bool = True  # battery.csv
+    sample_every: Duration | None = Field(default=None, gt=0, description="links/battery interval; default duration/200")
 
 
 class Data(Strict):
@@ -242,6 +255,7 @@ class Scenario(Strict):
     models: Models = Models()
     federation: Federation = Federation()
     data: Data = Data()
+    output: Output = Output()
 
     @model_validator(mode="after")
     def _known_profiles(self) -> "Scenario":
@@ -281,6 +295,11 @@ class Scenario(Strict):
     @property
     def device_count(self) -> int:
         return sum(g.count for g in self.fleet)
+
+    @property
+    def flower_supernodes(self) -> int:
+        """How many Flower supernodes host the devices' ClientApps."""
+        return min(self.federation.supernodes or self.device_count, self.device_count)
 
 
 class _FieldError(ValueError):

@@ -130,7 +130,10 @@ class World:
                 env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))
         self.link_samples: list[dict] = []
         self.battery_samples: list[dict] = []
-        env.process(self._sample(max(1.0, self.duration_s / 200.0)))
+        output = scenario.output
+        self._sample_every = output.sample_every or max(1.0, self.duration_s / 200.0)
+        if output.links or output.battery:
+            env.process(self._sample(self._sample_every))
 
     @property
     def n_devices(self) -> int:
@@ -143,7 +146,8 @@ class World:
             self.env.run(until=self.duration_s * i / steps)
             if progress is not None:
                 progress(self.env.now)
-        self._take_sample()
+        if self.scenario.output.links or self.scenario.output.battery:
+            self._take_sample()
         self.energy.close(self.duration_s)
 
     def _source(self):
@@ -176,10 +180,10 @@ class World:
 
     def _sample(self, every_s: float):
         """Every `every_s`: link utilisation and throughput, battery state of charge per device class."""
-        self._sample_every = every_s
-        self._sampled_links = self.links()
+        output = self.scenario.output
+        self._sampled_links = self.links() if output.links else []
         self._link_before = [link.counters() for link in self._sampled_links]
-        groups = sorted({d.group for d in self.devices if self.energy.capacity_j[d.index] is not None})
+        groups = sorted({d.group for d in self.devices if output.battery and self.energy.capacity_j[d.index] is not None})
         self._battery_groups = {g: [d.index for d in self.devices if d.group == g] for g in groups}
         while True:
             yield self.env.timeout(every_s)

@@ -145,3 +145,28 @@ def test_requests_are_keyed_by_model_so_a_personal_and_a_global_forecast_never_m
     assert len(cols["hour"]) == 3
     assert list(cols["key"]) == [0, 2, 2, 1]  # sorted keys: (1,0,2,1), (1,1,0,0), (1,2,2,1)
     assert list(cols["quantized"]) == [1, 0, 1]
+
+
+def test_scoring_a_fleet_at_once_matches_scoring_each_device_alone():
+    torch.set_num_threads(1)
+    from clients.device import score_fleet
+
+    settings = DeviceSettings.from_config(device_config(_scenario()))
+    weights = {(EDGE_MODEL, 0): get_arrays(build_model(ModelSpec(**EDGE_SPEC), 1)),
+               (EDGE_MODEL, 1): get_arrays(build_model(ModelSpec(**EDGE_SPEC), 2)),
+               (CLOUD_MODEL, 0): get_arrays(build_model(ModelSpec(**CLOUD_SPEC), 3))}
+    rng = np.random.default_rng(0)
+    requests = {}
+    for dev in (0, 3, 7):
+        n = 40
+        requests[dev] = {"hour": rng.integers(-5, 30, n), "model": rng.choice([EDGE_MODEL, CLOUD_MODEL], n),
+                         "version": np.zeros(n, np.int64), "quantized": rng.integers(0, 2, n)}
+        edge = requests[dev]["model"] == EDGE_MODEL
+        requests[dev]["version"][edge] = rng.integers(0, 2, edge.sum())
+        requests[dev]["quantized"][~edge] = 0
+    together = score_fleet(settings, requests, weights)
+    for dev, cols in requests.items():
+        alone = score_requests(settings, dev, cols, weights)
+        np.testing.assert_allclose(together[dev][0], alone[0], atol=1e-6)
+        np.testing.assert_array_equal(together[dev][1], alone[1])
+        assert np.isfinite(alone[0]).sum() > 30

@@ -122,3 +122,32 @@ def test_bandwidth_trace_changes_the_link_rate(tmp_path):
     bad.write_text(path.read_text().replace("lte.csv", "missing.csv"))
     with pytest.raises(scenarios.ScenarioError, match=r"fleet\[0\].bandwidth_trace: bandwidth trace .*missing.csv' cannot be read"):
         scenarios.load(bad)
+
+
+def test_output_settings_sample_requests_and_switch_traces_off(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from sim.runner import run_scenario, write_run
+
+    base = {"federation": {"enabled": False, "pretrain": {"rounds": 0}}, "duration": "20min"}
+    full = run_scenario(_scenario(**base))
+    sampled = run_scenario(_scenario(**base, output={"requests": "sample", "request_sample": 0.4,
+                                                     "sample_every": "1min"}))
+    assert sampled.summary == full.summary  # the headline metrics always cover every request
+    assert len({r["time_s"] for r in full.links}) == 200 and len({r["time_s"] for r in sampled.links}) == 20
+    write_run(full, tmp_path / "full", plots=False)
+    write_run(sampled, tmp_path / "sampled", plots=False)
+    written = pq.read_table(tmp_path / "sampled" / "requests.parquet").to_pydict()
+    everything = pq.read_table(tmp_path / "full" / "requests.parquet").to_pydict()
+    assert len(set(written["device"])) == 2  # 40% of 5 devices, with every request of each
+    for dev in set(written["device"]):
+        assert [a for a, d in zip(written["arrival_s"], written["device"]) if d == dev] == \
+            [a for a, d in zip(everything["arrival_s"], everything["device"]) if d == dev]
+    assert json.loads((tmp_path / "sampled" / "summary.json").read_text())["requests_written"] == len(written["device"])
+    off = run_scenario(_scenario(**base, output={"requests": "none", "links": False, "battery": False}))
+    assert off.links == [] and off.summary == full.summary
+    write_run(off, tmp_path / "off", plots=True)
+    assert not (tmp_path / "off" / "requests.parquet").exists() and not (tmp_path / "off" / "links.csv").exists()
+    assert (tmp_path / "off" / "plots" / "energy_per_request.png").exists()  # figures that need no trace still draw
