@@ -3,7 +3,9 @@
 Usage: python bench/scale.py [SCENARIO] [--devices N] [--hours H] [--no-federation] [--no-pretrain] [--write DIR]
        [--profile]
 The fleet is scaled proportionally to N devices; the last line printed is one JSON object.
-Peak memory is this process's ru_maxrss: Ray/Flower worker processes (federation on) are not included.
+peak_rss_mb is this process's ru_maxrss; peak_tree_rss_mb samples (every 0.2 s) the summed RSS of this
+process and all its children, so it includes the Ray and Flower processes of a federated run (needs psutil:
+pip install -e ".[bench]").
 """
 from __future__ import annotations
 
@@ -44,6 +46,37 @@ def scaled(data: dict, devices: int | None, hours: float | None, federation: boo
     return data
 
 
+class TreeMemory:
+    """Peak summed RSS of this process and its descendants (Ray's raylet, GCS and actors), sampled in a thread."""
+
+    def __init__(self, every_s: float = 0.2):
+        import threading
+
+        import psutil
+
+        self.peak = 0
+        self._stop = threading.Event()
+        me = psutil.Process()
+
+        def sample() -> None:
+            while not self._stop.wait(every_s):
+                total = 0
+                for proc in [me] + me.children(recursive=True):
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:  # a worker that just exited
+                        pass
+                self.peak = max(self.peak, total)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
 def main() -> None:
     import torch
     import yaml
@@ -76,6 +109,7 @@ def main() -> None:
             marks["simulated"] = time.perf_counter()
 
     profiler = cProfile.Profile() if args.profile else None
+    memory = TreeMemory()
     started = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -105,6 +139,7 @@ def main() -> None:
         "requests_per_s": round(requests / wall, 1),
         "simulated_requests_per_s": round(requests / max(simulated_end - marks.get("first", started), 1e-9), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_tree_rss_mb": round(memory.stop(), 1),
         "bytes_per_request_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / max(requests, 1), 1),
     }
     print(json.dumps(report))

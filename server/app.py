@@ -11,8 +11,8 @@ from flwr.serverapp import Grid, ServerApp
 
 from clients.model import ModelSpec, build_model, get_arrays
 from server.coordinator import Coordinator, pretrain_models
-from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, needs_device_state,
-                           requests_by_device, score, score_versions)
+from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, requests_by_device, score,
+                           score_versions)
 from sim.scenario import Scenario
 from sim.world import World
 
@@ -147,8 +147,8 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     world.run(progress)
     table = world.table()
     requests = requests_by_device(table, scenario.models.int8_on_device)
-    on_devices = evaluate is None or needs_device_state(requests) or scenario.federation.personalise
-    evaluate = fleet.evaluate if on_devices else evaluate
+    if evaluate is None or scenario.federation.personalise:  # only the devices hold their personal copies
+        evaluate = fleet.evaluate
     score(table, requests, evaluate, world.weights())
     versions = score_versions(evaluate, world.n_devices, world.weights(), int(scenario.duration // 3600),
                               world.personal_version if scenario.federation.personalise else None)

@@ -6,7 +6,8 @@ from typing import Callable
 import numpy as np
 
 from sim.policies import LOCAL
-from sim.recorder import MODEL_NAMES, PERSONAL_MODEL, SERVED
+from clients.model import MODEL_NAMES, PERSONAL_MODEL
+from sim.recorder import SERVED
 
 # device -> its distinct forecasts ("hour", "model", "version", "quantized") and, per served request, "row" and "key"
 Requests = dict[int, dict[str, np.ndarray]]
@@ -57,11 +58,6 @@ def requests_by_device(table: dict[str, np.ndarray], int8_on_device: bool) -> Re
         out[int(table["device"][chunk[0]])] = {"row": chunk, "key": inverse.reshape(-1),
                                                **{name: unique[:, i] for i, name in enumerate(KEY_COLUMNS)}}
     return out
-
-
-def needs_device_state(requests: Requests) -> bool:
-    """Whether some forecast uses a personal copy, which only its device holds (in its ClientApp's state)."""
-    return any((cols["model"] == PERSONAL_MODEL).any() for cols in requests.values())
 
 
 def score(table: dict[str, np.ndarray], requests: Requests, evaluate: Evaluator, weights: Weights) -> None:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from clients.model import CLOUD_MODEL, EDGE_MODEL, MODEL_NAMES, PERSONAL_MODEL  # noqa: F401 (column `model`)
-
 # drop reasons (column `dropped`)
 SERVED, BATTERY_EMPTY = 0, 1
 DROP_REASONS = ("served", "battery-empty")
@@ -14,7 +12,7 @@ COLUMNS: dict[str, type] = {
     "arrival_s": np.float64,
     "device": np.int32,
     "target": np.int8,
-    "model": np.int8,  # EDGE_MODEL, CLOUD_MODEL or PERSONAL_MODEL
+    "model": np.int8,  # clients.model.EDGE_MODEL, CLOUD_MODEL or PERSONAL_MODEL
     "model_version": np.int16,  # global round of the edge model; for a personal copy, the round it was trained in
     "latency_s": np.float32,
     "queue_s": np.float32,  # waiting for a CPU (device or server)

@@ -5,7 +5,8 @@ import numpy as np
 
 from sim.energy import COMPONENTS
 from sim.policies import TARGET_NAMES
-from sim.recorder import MODEL_NAMES, SERVED
+from clients.model import MODEL_NAMES
+from sim.recorder import SERVED
 
 
 def _finite_mean(values: np.ndarray) -> float | None:

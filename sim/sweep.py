@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import typer
 import yaml
@@ -34,6 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sim import scenario as scenarios
 from sim.compare import mean_ci
+
+if TYPE_CHECKING:
+    from sim import runner
 
 METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j", "forecast_mse", "dropped")
 ParamValue = float | int | str | bool

@@ -8,13 +8,13 @@ from typing import Callable
 import numpy as np
 import simpy
 
-from clients.model import ModelSpec, model_cost
+from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, ModelSpec, model_cost
 from sim import profiles, workload
 from sim.energy import FleetEnergy
 from sim.harvest import Solar
 from sim.network import SharedLink
 from sim.policies import EDGE, LOCAL, Observation, make_policy
-from sim.recorder import BATTERY_EMPTY, CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, Recorder
+from sim.recorder import BATTERY_EMPTY, Recorder
 from sim.servers import FifoServer
 from sim.scenario import Scenario, read_trace
 

@@ -7,7 +7,8 @@ import pytest
 from flwr.app import MessageType
 
 from sim import scenario as scenarios
-from sim.recorder import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, SERVED
+from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL
+from sim.recorder import SERVED
 from sim.runner import collect, run_federated
 
 from test_run import TINY

@@ -1,7 +1,6 @@
 """Energy conservation: for every device, components == battery drain + harvest, to 1e-9 relative."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from sim import scenario as scenarios
