@@ -64,15 +64,30 @@ class FlowerFleet:
         self.exchanged: list[Message] = []  # every message and reply, for audits
 
     def _exchange(self, kind: str, contents: dict[int, RecordDict]) -> dict[int, Message]:
-        """Send each device its content; the replies keyed by device (they arrive in wall-clock order)."""
-        messages = []
-        for dev, content in sorted(contents.items()):
-            content["config"] = ConfigRecord({**content["config"], "device": dev})
-            messages.append(Message(content, dst_node_id=self.node_of[dev], message_type=kind))
-        replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))  # sets the message ids
-        device_of = {m.metadata.message_id: dev for dev, m in zip(sorted(contents), messages)}
-        self.exchanged.extend(messages + replies)
-        return {device_of[r.metadata.reply_to_message_id]: r for r in replies}
+        """Send each device its content; the replies keyed by device (they arrive in wall-clock order).
+
+        A node gets at most one message per wave: Flower may run two messages for one node at once, and
+        each would write back its own copy of the node's state, losing the other device's.
+        """
+        waves: list[list[int]] = []
+        seen: dict[int, int] = {}
+        for dev in sorted(contents):
+            wave = seen.get(self.node_of[dev], 0)
+            seen[self.node_of[dev]] = wave + 1
+            waves.extend([] for _ in range(wave + 1 - len(waves)))
+            waves[wave].append(dev)
+        out = {}
+        for devices in waves:
+            messages = []
+            for dev in devices:
+                content = contents[dev]
+                content["config"] = ConfigRecord({**content["config"], "device": dev})
+                messages.append(Message(content, dst_node_id=self.node_of[dev], message_type=kind))
+            replies = list(self.grid.send_and_receive(messages, timeout=WALL_TIMEOUT_S))  # sets the message ids
+            device_of = {m.metadata.message_id: dev for dev, m in zip(devices, messages)}
+            self.exchanged.extend(messages + replies)
+            out.update({device_of[r.metadata.reply_to_message_id]: r for r in replies})
+        return out
 
     def train(self, strategy, server_round: int, devices: list[int], arrays: ArrayRecord,
               config: dict) -> dict[int, Message]:
