@@ -140,7 +140,7 @@ def test_sigint_keeps_finished_runs_and_leaves_nothing_half_written(tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(long))
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"out": "out", "scenarios": ["tiny.yaml"], "policies": ["local", "cloud"],
-                                    "seeds": 3}))
+                                    "seeds": 4}))
     proc = subprocess.Popen([sys.executable, "-m", "sim.sweep", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "FLWR_TELEMETRY_ENABLED": "0"})
@@ -148,7 +148,13 @@ def test_sigint_keeps_finished_runs_and_leaves_nothing_half_written(tmp_path):
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not list(out.glob("*/summary.json")):  # one finished, others in flight
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    for _ in range(3):  # Ray occasionally swallows a SIGINT that lands inside one of its calls: ask again
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+            break
+        except subprocess.TimeoutExpired:
+            continue
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
@@ -157,4 +163,4 @@ def test_sigint_keeps_finished_runs_and_leaves_nothing_half_written(tmp_path):
     for run in (p for p in out.iterdir() if p.is_dir()):
         assert {"scenario.yaml", "summary.json", "requests.parquet", "devices.csv"} <= {p.name for p in run.iterdir()}
     report = sweep.run_sweep(path, parallel=False)  # the rest, in-process
-    assert report.skipped + report.ran == 6 and report.ran >= 1
+    assert report.skipped + report.ran == 8 and report.ran >= 1
