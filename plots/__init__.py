@@ -7,12 +7,12 @@ from pathlib import Path
 def run_figures() -> dict:
     """Every per-run figure function by name; each returns the PNG path, or None when its input is absent."""
     from plots.energy import battery_soc, energy_per_request
-    from plots.federation import forecast_error, fl_timeline
+    from plots.federation import fl_timeline, forecast_error, model_versions
     from plots.latency import latency_breakdown, latency_cdf
     from plots.network import link_utilisation
 
     return {f.__name__: f for f in (latency_cdf, latency_breakdown, energy_per_request, battery_soc,
-                                    link_utilisation, forecast_error, fl_timeline)}
+                                    link_utilisation, forecast_error, model_versions, fl_timeline)}
 
 
 def render_run(run_dir: str | Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Federation figures of one run: forecast error over time with rounds marked, per-client round timeline."""
+"""Federation figures of one run: forecast error over time with rounds marked, held-out error by model version,
+per-client round timeline."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -80,6 +81,39 @@ def draw_forecast_error(run_dir: Path):
 
 def forecast_error(run_dir: Path) -> Path | None:
     return save(draw_forecast_error(Path(run_dir)), run_dir, "forecast_error")
+
+
+def draw_model_versions(run_dir: Path):
+    """Held-out MSE of every global edge model version (versions.csv), with the cloud model, the devices'
+    personal copies and persistence on the same hours as reference lines."""
+    rows = read_csv(run_dir, "versions.csv", floats=("mse", "persistence_mse"))
+    if rows is None or not len(rows["mse"]):
+        return None
+    model = rows.get("model", np.full(len(rows["mse"]), "edge", dtype=object))
+    edge = model == "edge"
+    if not edge.any():
+        return None
+    fig, ax = figure(4.2, 2.6)
+    versions = rows["model_version"][edge].astype(int)
+    ax.plot(versions, rows["mse"][edge], marker="o", markersize=3, color=OKABE_ITO[0], label="global edge model")
+    references = [("cloud", OKABE_ITO[2], "-.", "cloud model"), ("personal", OKABE_ITO[4], "-", "personal copies")]
+    for name, colour, style, label in references:
+        if (model == name).any():
+            ax.axhline(float(rows["mse"][model == name][0]), color=colour, linestyle=style, linewidth=1.0, label=label)
+    ax.axhline(float(rows["persistence_mse"][edge][0]), color=OKABE_ITO[1], linestyle="--", linewidth=1.0,
+               label="persistence")
+    ax.set_xlabel("global model version (after round)")
+    ax.set_ylabel(f"held-out MSE, {int(rows['held_out_hours'][0])} h (z-score²)")
+    ax.set_xlim(versions.min() - 0.3, versions.max() + 0.3)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.05)
+    ax.set_title(f"{scenario_name(run_dir)}: model quality by version")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def model_versions(run_dir: Path) -> Path | None:
+    return save(draw_model_versions(Path(run_dir)), run_dir, "model_versions")
 
 
 def _phases(rc: dict, i: int) -> list[tuple[str, float, float]]:

@@ -80,6 +80,9 @@ def make_run(path: Path, policy: str = "greedy", seed: int = 0, v: float | None 
           [2, 0, "raspberry-pi-4", "aggregated", 4200, 4210, 4210, 4260, 4270, 4500],
           [2, 1, "raspberry-pi-4", "failed", 4200, "", "", "", "", 4500],
           [2, 3, "smartphone", "dropout", 4200, 4230, 4230, "", "", 4500]])
+    _csv(path / "versions.csv", ["model", "model_version", "held_out_hours", "devices", "forecasts", "mse", "mae",
+                                 "persistence_mse"],
+         [["edge", v, 48, 4, 192, 0.9 - 0.05 * v, 0.6, 1.2] for v in range(3)] + [["cloud", 0, 48, 4, 192, 0.7, 0.5, 1.2]])
     return path
 
 

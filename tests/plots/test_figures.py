@@ -12,7 +12,7 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from plots import render_run, run_figures
 from plots.compare import METRICS, draw_metric_bars, draw_pareto, group_runs, mean_ci, render_comparison, write_report
 from plots.energy import draw_battery_soc, draw_energy_per_request
-from plots.federation import draw_fl_timeline, draw_forecast_error, error_bin_s
+from plots.federation import draw_fl_timeline, draw_forecast_error, draw_model_versions, error_bin_s
 from plots.latency import draw_latency_breakdown, draw_latency_cdf
 from plots.network import draw_link_utilisation
 
@@ -80,6 +80,19 @@ def test_forecast_error_marks_rounds_and_versions(run_dir, close_figures):
     assert len(ax.lines) == 2 + 2 + 2  # two series, two round starts, two new versions
     assert [t.get_text() for t in ax.texts] == ["v1", "v2"]
     assert error_bin_s(3 * 3600) == 600 and error_bin_s(24 * 3600) == 3600
+
+
+def test_model_versions_plots_each_version_and_reference_lines(tmp_path, close_figures):
+    rows = ["model,model_version,held_out_hours,devices,forecasts,mse,mae,persistence_mse",
+            "edge,0,48,4,192,0.9,0.7,1.2", "edge,1,48,4,192,0.8,0.6,1.2", "edge,2,48,4,192,0.75,0.6,1.2",
+            "cloud,0,48,4,192,0.7,0.5,1.2", "personal,-1,48,4,192,0.65,0.5,1.2"]
+    (tmp_path / "versions.csv").write_text("\n".join(rows) + "\n")
+    ax = draw_model_versions(tmp_path).axes[0]
+    edge, cloud, personal, persistence = ax.lines
+    assert list(edge.get_xdata()) == [0, 1, 2] and list(edge.get_ydata()) == pytest.approx([0.9, 0.8, 0.75])
+    assert [line.get_ydata()[0] for line in (cloud, personal, persistence)] == pytest.approx([0.7, 0.65, 1.2])
+    assert [line.get_label() for line in ax.lines] == ["global edge model", "cloud model", "personal copies",
+                                                       "persistence"]
 
 
 def test_fl_timeline_bars_per_phase_and_outcomes(run_dir, close_figures):
