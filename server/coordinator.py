@@ -36,8 +36,8 @@ def _decoded(reply: Message, base: list[np.ndarray], codec: str) -> Message:
 
 def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: np.random.Generator,
              model: str = "edge") -> tuple[list[np.ndarray], list[dict]]:
-    """A model before simulated time 0: FedAvg rounds on each device's history (the edge model devices ship
-    with, or the larger cloud model: `model`, whose architecture the fleet's "model-*" settings name)."""
+    """A model before simulated time 0: FedAvg rounds on each device's history. `model` is "edge" (the model
+    devices ship with) or "cloud" (the larger model the servers serve); the TRAIN config names it."""
     settings = fed.pretrain
     strategy = make_strategy(fed.model_copy(update={"strategy": "fedavg", "dp_noise_multiplier": None}))
     rows = []
@@ -53,8 +53,8 @@ def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: n
         aggregated, metrics = strategy.aggregate_train(server_round, good)
         if aggregated is not None:
             arrays = aggregated.to_numpy_ndarrays()
-        rows.append({"phase": "pretrain" if model == "edge" else "pretrain-cloud", "round": server_round, "start_s": 0.0, "deadline_s": 0.0,
-                     "selected": len(chosen), "aggregated": len(good), "stragglers": 0,
+        rows.append({"phase": "pretrain" if model == "edge" else "pretrain-cloud", "round": server_round,
+                     "start_s": 0.0, "deadline_s": 0.0, "selected": len(chosen), "aggregated": len(good), "stragglers": 0,
                      "failed": len(chosen) - len(good), "model_version": 0, "upload_bytes": 0.0,
                      "train_loss": _loss(metrics)})
     return arrays, rows

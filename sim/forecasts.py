@@ -5,8 +5,8 @@ from typing import Callable
 
 import numpy as np
 
-from sim.policies import LOCAL
 from clients.model import MODEL_NAMES, PERSONAL_MODEL
+from sim.policies import LOCAL
 from sim.recorder import SERVED
 
 # device -> its distinct forecasts ("hour", "model", "version", "quantized") and, per served request, "row" and "key"

@@ -183,7 +183,8 @@ class World:
         output = self.scenario.output
         self._sampled_links = self.links() if output.links else []
         self._link_before = [link.counters() for link in self._sampled_links]
-        groups = sorted({d.group for d in self.devices if output.battery and self.energy.capacity_j[d.index] is not None})
+        batteries = [d for d in self.devices if self.energy.capacity_j[d.index] is not None] if output.battery else []
+        groups = sorted({d.group for d in batteries})
         self._battery_groups = {g: [d.index for d in self.devices if d.group == g] for g in groups}
         while True:
             yield self.env.timeout(every_s)
