@@ -75,6 +75,15 @@ DEVICES: dict[str, DeviceProfile] = {
 _LTE = "Huang et al., MobiSys 2012 (rates, power model, tail); RTT Braud et al., PerCom 2020"
 _WIFI = "EdgeCloudSim network tables (throughput); Braud et al. PerCom 2020 (RTT); power model coefficients (check)"
 
+# LoRa: Semtech SX1276 datasheet (SF7/125 kHz PHY rate 5.47 kbit/s; Tx 120 mA at +20 dBm, Rx 9.9 mA; 3.3 V).
+_LORA_BPS = 5470.0
+_LORA_TX_W = 0.120 * 3.3
+_LORA_RX_W = 0.0099 * 3.3
+_LORA = ("Semtech SX1276 datasheet: SF7/125 kHz 5.47 kbit/s, Tx 120 mA at +20 dBm, Rx 9.9 mA at 3.3 V; LoRaWAN "
+         "regional parameters: class A opens RX1 1 s and RX2 2 s after an uplink, so a reply waits about 1 s (RTT) "
+         "and the radio tail lasts 2 s, its windows open a few symbols: 5% of Rx power (assumed). The EU868 1% duty "
+         "cycle (Adelantado et al. 2017) is not enforced: keep request rates within it")
+
 LINKS: dict[str, LinkProfile] = {
     p.name: p
     for p in (
@@ -87,6 +96,9 @@ LINKS: dict[str, LinkProfile] = {
         LinkProfile("nb-iot", 60e3, 60e3, 1.5, 0.0, 0.0, 0.7, 1.0, 0.7, 10.0, 0.25,
                     "Martinez et al. 2019; Sorensen et al. 2021: tens of kbps, connected-state timers dominate "
                     "(rates and powers check)"),
+        # LoRaWAN class A through a gateway, EU868 SF7/125 kHz (the fastest data rate, DR5).
+        LinkProfile("lora", _LORA_BPS, _LORA_BPS, 1.0, (_LORA_TX_W - _LORA_RX_W) / (_LORA_BPS / 1e6), 0.0,
+                    _LORA_RX_W, 0.0, 0.0, 2.0, 0.05 * _LORA_RX_W, _LORA),
     )
 }
 

@@ -151,3 +151,29 @@ def test_output_settings_sample_requests_and_switch_traces_off(tmp_path):
     write_run(off, tmp_path / "off", plots=True)
     assert not (tmp_path / "off" / "requests.parquet").exists() and not (tmp_path / "off" / "links.csv").exists()
     assert (tmp_path / "off" / "plots" / "energy_per_request.png").exists()  # figures that need no trace still draw
+
+
+def test_a_microcontroller_offloading_over_lora_pays_the_closed_form_time_and_energy():
+    from clients.model import ModelSpec, model_cost
+    from sim.profiles import LINKS
+    from sim.world import REQUEST_OVERHEAD_BYTES
+
+    lora = LINKS["lora"]
+    sc = _scenario(duration="1h", policy={"name": "edge"},
+                   fleet=[{"profile": "mcu-cortex-m4", "count": 1, "link": "lora",
+                           "workload": {"kind": "periodic", "rate": "6/h", "deadline": "5s"}}],
+                   models={"edge": {"hidden": 8}}, edge={"cores": 1, "speed": 1e9})
+    world = World(sc)
+    world.run()
+    t = world.table()
+    assert len(t["latency_s"]) == 6
+    cost = model_cost(ModelSpec(hidden=8))
+    up, down = cost.input_bytes + REQUEST_OVERHEAD_BYTES, cost.output_bytes + REQUEST_OVERHEAD_BYTES
+    t_up, t_down = up * 8 / lora.up_bps, down * 8 / lora.down_bps  # alone on the link: the whole 5.47 kbit/s
+    compute = cost.flops_per_inference / 1e9
+    np.testing.assert_allclose(t["latency_s"], t_up + compute + lora.rtt_s + t_down, rtol=1e-6)
+    radio = lora.a_up_w_per_mbps * up * 8e-6 + lora.base_w * (t_up + t_down)  # tx above Rx while sending, Rx base
+    np.testing.assert_allclose(t["energy_radio_j"], radio, rtol=1e-5)
+    # the uplink's receive windows stay open until the reply starts (compute + RTT later), the reply's for a full 2 s
+    tails = 6 * (min(compute + lora.rtt_s, lora.tail_s) + lora.tail_s)
+    assert world.energy.spent["radio_tail"][0] == pytest.approx(tails * lora.tail_w, rel=1e-6)
