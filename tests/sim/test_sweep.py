@@ -140,21 +140,18 @@ def test_sigint_keeps_finished_runs_and_leaves_nothing_half_written(tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(long))
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"out": "out", "scenarios": ["tiny.yaml"], "policies": ["local", "cloud"],
-                                    "seeds": 4}))
+                                    "seeds": 3}))
+    # as from a terminal: a test runner started in the background inherits SIGINT ignored, and Python then
+    # never installs its Ctrl-C handler in the child
     proc = subprocess.Popen([sys.executable, "-m", "sim.sweep", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "FLWR_TELEMETRY_ENABLED": "0"})
+                            env={**os.environ, "FLWR_TELEMETRY_ENABLED": "0"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     out = tmp_path / "out"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not list(out.glob("*/summary.json")):  # one finished, others in flight
         time.sleep(0.2)
-    for _ in range(3):  # Ray occasionally swallows a SIGINT that lands inside one of its calls: ask again
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
@@ -163,4 +160,4 @@ def test_sigint_keeps_finished_runs_and_leaves_nothing_half_written(tmp_path):
     for run in (p for p in out.iterdir() if p.is_dir()):
         assert {"scenario.yaml", "summary.json", "requests.parquet", "devices.csv"} <= {p.name for p in run.iterdir()}
     report = sweep.run_sweep(path, parallel=False)  # the rest, in-process
-    assert report.skipped + report.ran == 8 and report.ran >= 1
+    assert report.skipped + report.ran == 6 and report.ran >= 1
