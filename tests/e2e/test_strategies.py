@@ -22,7 +22,7 @@ def _run(strategy: str) -> dict:
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, dict]:
-    return {name: _run(name) for name in ("fedavg", "fedadam", "fedyogi")}
+    return {name: _run(name) for name in ("fedadam", "fedyogi")}
 
 
 def _largest_step(run: dict, version: int) -> float:
@@ -55,9 +55,8 @@ def test_fedyogi_first_step_is_bounded_by_eta(runs):
 
 
 @pytest.mark.slow
-def test_server_optimisers_change_the_global_model_fedavg_would_make(runs):
-    # same seed, same selected devices, same client updates in round 1: only the server step differs
-    avg, adam, yogi = (runs[n]["world"].versions[1] for n in ("fedavg", "fedadam", "fedyogi"))
-    for other in (adam, yogi):
-        assert any(not np.allclose(a, b, atol=1e-6) for a, b in zip(avg, other))
-    assert runs["fedavg"]["round_clients"][:4] == runs["fedadam"]["round_clients"][:4]
+def test_the_two_server_optimisers_take_different_steps_from_the_same_updates(runs):
+    # same seed, same selected devices, same client updates in round 1: only the server rule differs
+    adam, yogi = (runs[n]["world"].versions[1] for n in ("fedadam", "fedyogi"))
+    assert any(not np.allclose(a, b, atol=1e-6) for a, b in zip(adam, yogi))
+    assert runs["fedadam"]["round_clients"][:4] == runs["fedyogi"]["round_clients"][:4]
