@@ -81,6 +81,7 @@ def test_same_seed_same_run_directory_through_flower(tmp_path):
     assert (tmp_path / "a" / "rounds.csv").read_text() == (tmp_path / "b" / "rounds.csv").read_text()
 
 
+@pytest.mark.slow  # pretrains through Flower in a subprocess: about 20 s
 def test_cli_run_without_federation(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({**TINY, "federation": {"enabled": False}}))
