@@ -75,11 +75,13 @@ DEVICES: dict[str, DeviceProfile] = {
 _LTE = "Huang et al., MobiSys 2012 (rates, power model, tail); RTT Braud et al., PerCom 2020"
 _WIFI = "EdgeCloudSim network tables (throughput); Braud et al. PerCom 2020 (RTT); power model coefficients (check)"
 
-# LoRa: Semtech SX1276 datasheet (SF7/125 kHz PHY rate 5.47 kbit/s; Tx 120 mA at +20 dBm, Rx 9.9 mA; 3.3 V).
+# LoRa: Semtech SX1276 datasheet (SF7/125 kHz PHY rate 5.47 kbit/s; Rx 9.9 mA; 3.3 V). EU868 caps transmit
+# power at +14 dBm, so the radio transmits on RFO_HF at +13 dBm: 29 mA (not PA_BOOST's 120 mA at +20 dBm).
 _LORA_BPS = 5470.0
-_LORA_TX_W = 0.120 * 3.3
+_LORA_TX_W = 0.029 * 3.3
 _LORA_RX_W = 0.0099 * 3.3
-_LORA = ("Semtech SX1276 datasheet: SF7/125 kHz 5.47 kbit/s, Tx 120 mA at +20 dBm, Rx 9.9 mA at 3.3 V; LoRaWAN "
+_LORA = ("Semtech SX1276 datasheet: SF7/125 kHz 5.47 kbit/s, Tx 29 mA at +13 dBm (RFO_HF, within EU868's +14 dBm), "
+         "Rx 9.9 mA at 3.3 V; LoRaWAN "
          "regional parameters: class A opens RX1 1 s and RX2 2 s after an uplink, so a reply waits about 1 s (RTT) "
          "and the radio tail lasts 2 s, its windows open a few symbols: 5% of Rx power (assumed). The EU868 1% duty "
          "cycle (Adelantado et al. 2017) is not enforced: keep request rates within it")
