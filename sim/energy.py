@@ -39,6 +39,8 @@ class FleetEnergy:
         self.harvested_j = [0.0] * n
         self.wasted_j = [0.0] * n
         self.spent = {c: [0.0] * n for c in COMPONENTS}
+        # the same ledgers as attributes: the hot path charges them without a dict lookup
+        self._compute_j, self._tx_j, self._rx_j, self._tail_j, self._idle_j = (self.spent[c] for c in COMPONENTS)
         self.death_s: list[float | None] = [None] * n  # first time the battery emptied
         self.deaths = [0] * n
         self._off = [False] * n
@@ -77,12 +79,12 @@ class FleetEnergy:
         if not self._off[dev]:
             drain = self.idle_w[dev] * (now - last)
             if level + gain - drain > 0.0:
-                self.spent["idle"][dev] += drain
+                self._idle_j[dev] += drain
                 self.level_j[dev] = self._gain(dev, level - drain, gain)
                 return
             # emptied inside the interval: assume constant net power over it to place the instant
             share = level / (drain - gain) if drain > gain else 1.0
-            self.spent["idle"][dev] += drain * share
+            self._idle_j[dev] += drain * share
             self.harvested_j[dev] += gain * share
             self._switch_off(dev, last + share * (now - last))
             level, gain = 0.0, gain * (1.0 - share)
@@ -106,13 +108,11 @@ class FleetEnergy:
         self._settle(dev, now)
         return max(0.0, self.level_j[dev] / capacity)
 
-    def _charge(self, dev: int, component: str, joules: float, now: float) -> None:
-        self.spent[component][dev] += joules
-        level = self.level_j[dev]
-        if level is not None:
+    def _charge(self, dev: int, ledger: list[float], joules: float, now: float) -> None:
+        ledger[dev] += joules
+        if self.level_j[dev] is not None:
             self._settle(dev, now)
-            level = self.level_j[dev]
-            level -= joules
+            level = self.level_j[dev] - joules
             self.level_j[dev] = level
             if level <= 0.0 and not self._off[dev]:
                 self._switch_off(dev, now)
@@ -121,7 +121,7 @@ class FleetEnergy:
     def compute(self, dev: int, seconds: float, now: float) -> float:
         """Charge the power above idle for `seconds` of busy CPU; returns the joules."""
         joules = self.dynamic_w[dev] * seconds
-        self._charge(dev, "compute", joules, now)
+        self._charge(dev, self._compute_j, joules, now)
         return joules
 
     # --- radio ----------------------------------------------------------------------------------
@@ -136,11 +136,11 @@ class FleetEnergy:
         if idle_since is not None:
             gap = now - idle_since
             if gap < link.tail_s:
-                self._charge(dev, "radio_tail", gap * link.tail_w, now)
+                self._charge(dev, self._tail_j, gap * link.tail_w, now)
                 return 0.0, 0.0
-            self._charge(dev, "radio_tail", link.tail_s * link.tail_w, now)
+            self._charge(dev, self._tail_j, link.tail_s * link.tail_w, now)
         promotion_j = link.promotion_s * link.promotion_w
-        self._charge(dev, "radio_tx", promotion_j, now)
+        self._charge(dev, self._tx_j, promotion_j, now)
         return link.promotion_s, promotion_j
 
     def radio_idle_s(self, dev: int, now: float) -> float:
@@ -155,7 +155,7 @@ class FleetEnergy:
         link = self.links[dev]
         slope = link.a_up_w_per_mbps if uplink else link.a_down_w_per_mbps
         joules = slope * nbytes * 8e-6 + link.base_w * seconds
-        self._charge(dev, "radio_tx" if uplink else "radio_rx", joules, now)
+        self._charge(dev, self._tx_j if uplink else self._rx_j, joules, now)
         self._radio_active[dev] -= 1
         if not self._radio_active[dev]:
             self._radio_idle_since[dev] = now
@@ -168,9 +168,9 @@ class FleetEnergy:
             idle_since = self._radio_idle_since[dev]
             if idle_since is not None and not self._radio_active[dev]:
                 link = self.links[dev]
-                self._charge(dev, "radio_tail", min(end_s - idle_since, link.tail_s) * link.tail_w, end_s)
+                self._charge(dev, self._tail_j, min(end_s - idle_since, link.tail_s) * link.tail_w, end_s)
                 self._radio_idle_since[dev] = None
             if self.level_j[dev] is None:
-                self.spent["idle"][dev] += self.idle_w[dev] * end_s
+                self._idle_j[dev] += self.idle_w[dev] * end_s
             else:
                 self._settle(dev, end_s)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# drop reasons (column `dropped`)
-SERVED, BATTERY_EMPTY = 0, 1
-DROP_REASONS = ("served", "battery-empty")
+# why a request was not served (column `dropped`); unfinished: its reply was still on the way when the run ended
+SERVED, BATTERY_EMPTY, UNFINISHED = 0, 1, 2
+DROP_REASONS = ("served", "battery-empty", "unfinished")
 
 # float32 wherever 7 significant digits are plenty (arrival times need float64): 63 bytes a row
 COLUMNS: dict[str, type] = {
@@ -53,6 +53,13 @@ class Recorder:
             self._bind()
         self.size = row + 1
         return row
+
+    def mark_unfinished(self) -> int:
+        """At the end of a run: requests with no latency yet (replies still on the way) become UNFINISHED."""
+        size = self.size
+        open_rows = np.isnan(self.latency_s[:size]) & (self.dropped[:size] == SERVED)
+        self.dropped[:size][open_rows] = UNFINISHED
+        return int(open_rows.sum())
 
     def table(self) -> dict[str, np.ndarray]:
         """The filled rows, column by column (views, not copies)."""

@@ -6,7 +6,7 @@ import numpy as np
 from sim.energy import COMPONENTS
 from sim.policies import TARGET_NAMES
 from clients.model import MODEL_NAMES
-from sim.recorder import SERVED
+from sim.recorder import SERVED, UNFINISHED
 
 
 def _finite_mean(values: np.ndarray) -> float | None:
@@ -24,6 +24,7 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
     baseline = table["baseline_error"][served]
     both = np.isfinite(errors) & np.isfinite(baseline)
     count = int(served.sum())
+    unfinished = int(np.count_nonzero(table["dropped"] == UNFINISHED))
     device_total = {c: float(np.sum(energy_by_component[c])) for c in energy_by_component}
     return {
         "policy": policy,
@@ -31,7 +32,8 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
         "simulated_s": duration_s,
         "requests": int(len(served)),
         "served": count,
-        "dropped": int(len(served) - count),
+        "dropped": int(len(served) - count - unfinished),
+        "unfinished": unfinished,
         "share_by_target": {name: float(np.mean(table["target"][served] == i)) if count else 0.0
                             for i, name in enumerate(TARGET_NAMES)},
         "latency_mean_s": float(latency.mean()) if count else None,

@@ -8,20 +8,20 @@ from typing import Callable
 import numpy as np
 import simpy
 
-from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, ModelSpec, model_cost
+from clients.model import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
 from sim import profiles, workload
+from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.harvest import Solar
 from sim.network import SharedLink
-from sim.policies import EDGE, LOCAL, Observation, make_policy
-from sim.recorder import BATTERY_EMPTY, Recorder
+from sim.policies import make_policy
+from sim.recorder import Recorder
 from sim.servers import FifoServer
+from sim.serving import Serving
 from sim.scenario import Scenario, read_trace
 
 # Request framing on top of the model's input/output tensors (assumed: TCP/IP + a small RPC header).
 REQUEST_OVERHEAD_BYTES = 200.0
-# Weight of the newest throughput sample in a device's running estimate.
-THROUGHPUT_EWMA = 0.2
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -43,6 +43,7 @@ class World:
     def __init__(self, scenario: Scenario, recorder_capacity: int | None = None):
         self.scenario = scenario
         self.env = env = simpy.Environment()
+        self.calendar = calendar = Calendar(env)  # the request path's events
         seed = scenario.seed
         self.duration_s = scenario.duration
         models = scenario.models
@@ -63,8 +64,8 @@ class World:
         batteries, kinds, rates, deadlines, panels, revive, scale, burst = [], [], [], [], [], [], [], []
         for g, group in enumerate(scenario.fleet):
             profile, link = scenario.device_profile(group.profile), profiles.LINKS[group.link]
-            self.group_links.append((SharedLink(env, link.up_bps, f"{group.profile}/{link.name}/up"),
-                                     SharedLink(env, link.down_bps, f"{group.profile}/{link.name}/down")))
+            self.group_links.append((SharedLink(calendar, link.up_bps, f"{group.profile}/{link.name}/up"),
+                                     SharedLink(calendar, link.down_bps, f"{group.profile}/{link.name}/down")))
             for _ in range(group.count):
                 self.devices.append(Device(len(self.devices), g, profile, link))
                 batteries.append(group.battery if group.battery is not None else profile.battery_j)
@@ -93,9 +94,9 @@ class World:
         self._edge_wait_seen = [0.0] * n
 
         cloud = scenario.cloud
-        self.wan_up = SharedLink(env, cloud.wan_up, "wan/up")
-        self.wan_down = SharedLink(env, cloud.wan_down, "wan/down")
-        self._wan_rtt = cloud.wan_rtt
+        self.wan_up = SharedLink(calendar, cloud.wan_up, "wan/up")
+        self.wan_down = SharedLink(calendar, cloud.wan_down, "wan/down")
+        self.wan_rtt_s = cloud.wan_rtt
         self.edge_server = FifoServer(scenario.edge.cores)
         self.cloud_server = FifoServer(cloud.cores)
         self._edge_compute = server_cost.flops_per_inference / scenario.edge.speed
@@ -112,19 +113,13 @@ class World:
         self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
             self.policy.bind(self)
-        self._arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s,
-                                                 bursty=tuple(np.array(burst, float).T) if burst else None)
+        arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s,
+                                           bursty=tuple(np.array(burst, float).T) if burst else None)
         expected = int(self._rates.sum() * self.duration_s * 1.05) + 16
         self.recorder = Recorder(recorder_capacity or expected)
-        self._obs = Observation()
-        # fields that never change during a run are set once
-        self._obs.up_bytes, self._obs.down_bytes = self.up_bytes, self.down_bytes
-        self._obs.wan_rtt_s, self._obs.wan_bps = self._wan_rtt, cloud.wan_up
         self._compute_s = [(c, self._edge_compute, self._cloud_compute) for c in self._local_compute]
-        # fixed and random policies ignore the observation: skip filling it
-        self._observing = getattr(self.policy, "uses_observation", True)
-        self._mark = np.zeros(0)  # per-row scratch: when the current stage started
-        env.process(self._source())
+        self.serving = Serving(self, arrivals)
+        self.serving.start()
         for g, group in enumerate(scenario.fleet):
             if group.bandwidth_trace is not None:
                 env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))
@@ -149,16 +144,7 @@ class World:
         if self.scenario.output.links or self.scenario.output.battery:
             self._take_sample()
         self.energy.close(self.duration_s)
-
-    def _source(self):
-        env = self.env
-        timeout = env.timeout
-        arrive = self._arrive
-        for times, devs in self._arrivals:
-            for t, dev in zip(times.tolist(), devs.tolist()):
-                delay = t - env.now
-                yield timeout(delay if delay > 0.0 else 0.0)
-                arrive(dev)
+        self.recorder.mark_unfinished()
 
     def _follow_trace(self, group: int, rows: list[tuple[float, float, float]]):
         up, down = self.group_links[group]
@@ -212,157 +198,6 @@ class World:
         busy_share = min(1.0, self.edge_server.busy_s / (self.edge_server.cores * self.duration_s))
         return (defaults.idle_w + (defaults.max_w - defaults.idle_w) * busy_share) * self.duration_s
 
-    def _scratch(self, row: int) -> None:
-        if row >= len(self._mark):
-            self._mark = np.resize(self._mark, max(1024, 2 * (row + 1)))
-
-    # --- one request ------------------------------------------------------------------------
-    def _arrive(self, dev: int) -> None:
-        now = self.env.now
-        rec = self.recorder
-        row = rec.new_row()
-        rec.arrival_s[row] = now
-        rec.device[row] = dev
-        energy = self.energy
-        if not energy.alive(dev, now):
-            rec.dropped[row] = BATTERY_EMPTY
-            rec.target[row] = -1
-            rec.latency_s[row] = np.nan
-            return
-        cpu = self._cpu[dev]
-        obs = self._observe(dev, now) if self._observing else None
-        if obs is not None:
-            obs.request = row
-        target = self.policy.decide(obs)
-        rec.target[row] = target
-        if target == LOCAL:
-            compute = self._local_compute[dev]
-            start = cpu.admit(now, compute)
-            joules = energy.compute(dev, compute, now)
-            latency = start + compute - now
-            rec.queue_s[row] = start - now
-            rec.compute_s[row] = compute
-            rec.latency_s[row] = latency
-            rec.energy_compute_j[row] = joules
-            personal = self.personal_version[dev]
-            if personal >= 0:
-                rec.model[row] = PERSONAL_MODEL
-                rec.model_version[row] = personal
-            else:
-                rec.model_version[row] = self.device_version[dev]
-            self.policy.observe(LOCAL, latency, joules, latency <= self._deadline[dev], row)
-            return
-        rec.bytes_up[row] = self.up_bytes
-        self._scratch(row)
-        delay, joules = energy.radio_start(dev, now)
-        rec.energy_radio_j[row] = joules
-        rec.transfer_s[row] = delay
-        if delay > 0.0:
-            self.env.timeout(delay, row).callbacks.append(self._after_promotion)
-        else:
-            self._mark[row] = now
-            self._up_link[dev].send(self.up_bytes, self._uploaded, row)
-
-    def _observe(self, dev: int, now: float) -> Observation:
-        """Refill the one Observation with what this device knows now."""
-        obs, energy, device = self._obs, self.energy, self.devices[dev]
-        obs.now = now
-        obs.device = dev
-        obs.group = device.group
-        obs.deadline_s = self._deadline[dev]
-        obs.battery_soc = energy.soc(dev, now)
-        obs.cpu_wait_s = self._cpu[dev].wait_s(now)
-        obs.compute_s = self._compute_s[dev]
-        obs.compute_w = energy.dynamic_w[dev]
-        obs.up_bps = self._up_bps[dev]
-        obs.down_bps = self._down_bps[dev]
-        obs.access_rtt_s = self._access_rtt[dev]
-        obs.edge_wait_s = self._edge_wait_seen[dev]
-        obs.radio = device.link
-        obs.radio_idle_s = energy.radio_idle_s(dev, now)
-        obs.local_version = self.device_version[dev]
-        obs.server_version = self.global_version
-        return obs
-
-    def _after_promotion(self, event: simpy.Event) -> None:
-        row = event._value
-        self._mark[row] = self.env.now
-        self._up_link[int(self.recorder.device[row])].send(self.up_bytes, self._uploaded, row)
-
-    def _uploaded(self, row: int) -> None:
-        now = self.env.now
-        rec = self.recorder
-        dev = int(rec.device[row])
-        took = now - self._mark[row]
-        rec.energy_radio_j[row] += self.energy.radio_end(dev, now, self.up_bytes, took, True)
-        rec.transfer_s[row] += took
-        self._up_bps[dev] += THROUGHPUT_EWMA * (self.up_bytes * 8.0 / max(took, 1e-9) - self._up_bps[dev])
-        if rec.target[row] == EDGE:
-            self._serve(row, self.edge_server, self._edge_compute, self._access_rtt[dev], True)
-        else:
-            self._mark[row] = now
-            self.wan_up.send(self.up_bytes, self._wan_uploaded, row)
-
-    def _wan_uploaded(self, row: int) -> None:
-        rec = self.recorder
-        rec.transfer_s[row] += self.env.now - self._mark[row]
-        dev = int(rec.device[row])
-        self._serve(row, self.cloud_server, self._cloud_compute, self._access_rtt[dev] + self._wan_rtt, False)
-
-    def _serve(self, row: int, server: FifoServer, compute: float, rtt: float, edge: bool) -> None:
-        now = self.env.now
-        start = server.admit(now, compute)
-        rec = self.recorder
-        rec.queue_s[row] = start - now
-        rec.compute_s[row] = compute
-        rec.propagation_s[row] = rtt  # both directions; added after the server so FIFO order is arrival order
-        rec.model[row] = self.server_model
-        rec.model_version[row] = self.global_version if self.server_model == EDGE_MODEL else 0
-        if edge:
-            self._edge_wait_seen[int(rec.device[row])] = start - now
-        self.env.timeout(start - now + compute + rtt, row).callbacks.append(
-            self._reply_at_edge if edge else self._reply_from_cloud)
-
-    def _reply_from_cloud(self, event: simpy.Event) -> None:
-        row = event._value
-        self._mark[row] = self.env.now
-        self.wan_down.send(self.down_bytes, self._wan_downloaded, row)
-
-    def _wan_downloaded(self, row: int) -> None:
-        self.recorder.transfer_s[row] += self.env.now - self._mark[row]
-        self._download(row)
-
-    def _reply_at_edge(self, event: simpy.Event) -> None:
-        self._download(event._value)
-
-    def _download(self, row: int) -> None:
-        now = self.env.now
-        dev = int(self.recorder.device[row])
-        delay, joules = self.energy.radio_start(dev, now)
-        rec = self.recorder
-        rec.energy_radio_j[row] += joules
-        rec.transfer_s[row] += delay
-        self._mark[row] = now + delay
-        if delay > 0.0:
-            self.env.timeout(delay, row).callbacks.append(
-                lambda e: self._down_link[dev].send(self.down_bytes, self._delivered, e._value))
-        else:
-            self._down_link[dev].send(self.down_bytes, self._delivered, row)
-
-    def _delivered(self, row: int) -> None:
-        now = self.env.now
-        rec = self.recorder
-        dev = int(rec.device[row])
-        took = now - self._mark[row]
-        joules = self.energy.radio_end(dev, now, self.down_bytes, took, False)
-        rec.energy_radio_j[row] += joules
-        rec.transfer_s[row] += took
-        self._down_bps[dev] += THROUGHPUT_EWMA * (self.down_bytes * 8.0 / max(took, 1e-9) - self._down_bps[dev])
-        latency = now - rec.arrival_s[row]
-        rec.latency_s[row] = latency
-        self.policy.observe(int(rec.target[row]), latency, float(rec.energy_radio_j[row]),
-                            latency <= self._deadline[dev], row)
-
     # --- federation hooks ---------------------------------------------------------------------
     def alive(self, dev: int) -> bool:
         return self.energy.alive(dev, self.env.now)
@@ -392,7 +227,7 @@ class World:
                 (start_wan if access_first else on_done)()
 
             link = hops[0] if access_first else hops[1]
-            env.timeout(delay).callbacks.append(lambda _: link.send(nbytes, access_done, 0))
+            self.calendar.at(begun, lambda _: link.send(nbytes, access_done, 0))
 
         def start_wan() -> None:
             link = hops[1] if access_first else hops[0]

@@ -177,3 +177,26 @@ def test_a_microcontroller_offloading_over_lora_pays_the_closed_form_time_and_en
     # the uplink's receive windows stay open until the reply starts (compute + RTT later), the reply's for a full 2 s
     tails = 6 * (min(compute + lora.rtt_s, lora.tail_s) + lora.tail_s)
     assert world.energy.spent["radio_tail"][0] == pytest.approx(tails * lora.tail_w, rel=1e-6)
+
+
+def test_requests_still_in_flight_at_the_end_are_unfinished_not_instant():
+    from sim.recorder import SERVED, UNFINISHED
+    from sim.summary import summarize
+
+    # NB-IoT replies take seconds: requests that arrive in the last seconds cannot be answered before the end
+    sc = _scenario(duration="10min", policy={"name": "edge"},
+                   fleet=[{"profile": "mcu-cortex-m4", "count": 20, "link": "nb-iot",
+                           "workload": {"kind": "poisson", "rate": "6/min", "deadline": "30s"}}])
+    world = World(sc)
+    world.run()
+    t = world.table()
+    unfinished = t["dropped"] == UNFINISHED
+    served = t["dropped"] == SERVED
+    assert unfinished.sum() >= 1 and np.isnan(t["latency_s"][unfinished]).all()
+    # exactly the late arrivals: none of them could have been delivered, all earlier ones were
+    slowest = t["latency_s"][served].max()
+    assert t["arrival_s"][unfinished].min() > world.duration_s - 2 * slowest
+    assert np.isfinite(t["latency_s"][served]).all() and t["latency_s"][served].min() > 0.1
+    summary = summarize(t, world.energy.spent, [], "edge", 2, world.duration_s)
+    assert summary["unfinished"] == int(unfinished.sum()) and summary["served"] == int(served.sum())
+    assert summary["dropped"] == 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import simpy
 
+from sim.calendar import Calendar
 from sim.network import SharedLink
 from sim.servers import FifoServer
 
@@ -51,7 +52,7 @@ def _ps_transfer_times(sizes: np.ndarray, lam: float, capacity_bps: float, seed:
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / lam, len(sizes)))
     env = simpy.Environment()
-    link = SharedLink(env, capacity_bps)
+    link = SharedLink(Calendar(env), capacity_bps)
     done = np.full(len(sizes), np.nan)
 
     def finished(i: int) -> None:
@@ -83,7 +84,7 @@ def test_processor_sharing_mean_transfer_time(sizes_kind):
 def test_processor_sharing_splits_capacity_equally():
     """Two equal flows started together finish together, at twice the solo transfer time."""
     env = simpy.Environment()
-    link = SharedLink(env, 8e6)
+    link = SharedLink(Calendar(env), 8e6)
     finish = {}
     link.send(1e6, lambda i: finish.setdefault(i, env.now), 0)
     link.send(1e6, lambda i: finish.setdefault(i, env.now), 1)

@@ -1,0 +1,227 @@
+"""Serving inference requests: arrival, the policy's choice, local compute or the offload hops, the reply.
+
+This is the event loop's hot path (performance rules in DESIGN.md): per request it does a few list
+lookups, one policy call and a handful of column writes. An offloaded request in flight is one small
+list, [row, device, target, stage start, transfer s, radio J, arrival], passed from hop to hop; its
+totals go into the recorder's columns once, when the reply is delivered. Everything that takes time is a
+calendar entry: the next arrival, a radio promotion, a link's next departure, a server's reply.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from clients.model import EDGE_MODEL, PERSONAL_MODEL
+from sim.policies import EDGE, LOCAL, Observation
+from sim.recorder import BATTERY_EMPTY
+
+if TYPE_CHECKING:
+    from sim.world import World
+
+# Weight of the newest throughput sample in a device's running estimate.
+THROUGHPUT_EWMA = 0.2
+# positions in an in-flight request's list
+ROW, DEV, TARGET, MARK, TRANSFER, RADIO, ARRIVAL = range(7)
+
+
+class Serving:
+    """Every request of a world from arrival to reply, on the world's calendar."""
+
+    def __init__(self, world: World, arrivals: Iterator[tuple[np.ndarray, np.ndarray]]):
+        self.world = world
+        self.env, self.calendar, self.recorder, self.energy = world.env, world.calendar, world.recorder, world.energy
+        self.policy = world.policy
+        self._decide, self._observe_outcome = world.policy.decide, world.policy.observe
+        # fixed and random policies ignore the observation: skip filling it
+        self._observing = getattr(world.policy, "uses_observation", True)
+        self._obs = Observation()
+        self._obs.up_bytes, self._obs.down_bytes = world.up_bytes, world.down_bytes
+        self._obs.wan_rtt_s, self._obs.wan_bps = world.wan_rtt_s, world.scenario.cloud.wan_up
+        self._battery = world.energy.capacity_j  # None for mains-powered devices: always alive
+        self._arrivals = arrivals
+        self._times: list[float] = []
+        self._devs: list[int] = []
+        self._next = 0
+        # bound once: a callback is then a plain attribute load, not a new bound method per request
+        self._arrival, self._start_upload, self._uploaded = self._on_arrival, self._on_promoted_up, self._on_uploaded
+        self._wan_uploaded, self._reply, self._wan_downloaded = self._on_wan_uploaded, self._on_reply, \
+            self._on_wan_downloaded
+        self._start_download, self._delivered = self._on_promoted_down, self._on_delivered
+
+    # --- arrivals -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Schedule the first arrival."""
+        self._schedule_next_arrival()
+
+    def _schedule_next_arrival(self) -> None:
+        i = self._next
+        while i == len(self._times):  # this chunk is used up (or was empty): the next one
+            chunk = next(self._arrivals, None)
+            if chunk is None:
+                return
+            self._times, self._devs = chunk[0].tolist(), chunk[1].tolist()
+            i = self._next = 0
+        self.calendar.at(self._times[i], self._arrival, self._devs[i])
+
+    def _on_arrival(self, dev: int) -> None:
+        self._next += 1
+        self.arrive(dev)
+        self._schedule_next_arrival()
+
+    # --- one request ------------------------------------------------------------------------------
+    def arrive(self, dev: int) -> None:
+        """A request arrives at device `dev` now: drop it, compute it locally, or start offloading it."""
+        now = self.env._now
+        rec = self.recorder
+        row = rec.new_row()
+        rec.arrival_s[row] = now
+        rec.device[row] = dev
+        energy = self.energy
+        if self._battery[dev] is not None and not energy.alive(dev, now):
+            rec.dropped[row] = BATTERY_EMPTY
+            rec.target[row] = -1
+            rec.latency_s[row] = np.nan
+            return
+        world = self.world
+        if self._observing:
+            obs = self._fill_observation(dev, now)
+            obs.request = row
+            target = self._decide(obs)
+        else:
+            target = self._decide(None)
+        rec.target[row] = target
+        if target == LOCAL:
+            compute = world._local_compute[dev]
+            start = world._cpu[dev].admit(now, compute)
+            joules = energy.compute(dev, compute, now)
+            latency = start + compute - now
+            rec.queue_s[row] = start - now
+            rec.compute_s[row] = compute
+            rec.latency_s[row] = latency
+            rec.energy_compute_j[row] = joules
+            personal = world.personal_version[dev]
+            if personal >= 0:
+                rec.model[row] = PERSONAL_MODEL
+                rec.model_version[row] = personal
+            else:
+                rec.model_version[row] = world.device_version[dev]
+            self._observe_outcome(LOCAL, latency, joules, latency <= world._deadline[dev], row)
+            return
+        rec.bytes_up[row] = world.up_bytes
+        rec.latency_s[row] = np.nan  # until the reply is delivered (Recorder.mark_unfinished)
+        delay, joules = energy.radio_start(dev, now)
+        request = [row, dev, target, now + delay, delay, joules, now]
+        if delay > 0.0:
+            self.calendar.at(now + delay, self._start_upload, request)
+        else:
+            world._up_link[dev].send(world.up_bytes, self._uploaded, request)
+
+    def _fill_observation(self, dev: int, now: float) -> Observation:
+        """Refill the one Observation with what this device knows now."""
+        obs, energy, world = self._obs, self.energy, self.world
+        device = world.devices[dev]
+        obs.now = now
+        obs.device = dev
+        obs.group = device.group
+        obs.deadline_s = world._deadline[dev]
+        obs.battery_soc = energy.soc(dev, now)
+        obs.cpu_wait_s = world._cpu[dev].wait_s(now)
+        obs.compute_s = world._compute_s[dev]
+        obs.compute_w = energy.dynamic_w[dev]
+        obs.up_bps = world._up_bps[dev]
+        obs.down_bps = world._down_bps[dev]
+        obs.access_rtt_s = world._access_rtt[dev]
+        obs.edge_wait_s = world._edge_wait_seen[dev]
+        obs.radio = device.link
+        obs.radio_idle_s = energy.radio_idle_s(dev, now)
+        obs.local_version = world.device_version[dev]
+        obs.server_version = world.global_version
+        return obs
+
+    def _on_promoted_up(self, request: list) -> None:
+        world = self.world
+        world._up_link[request[DEV]].send(world.up_bytes, self._uploaded, request)
+
+    def _on_uploaded(self, request: list) -> None:
+        now = self.env._now
+        world = self.world
+        dev = request[DEV]
+        took = now - request[MARK]
+        nbytes = world.up_bytes
+        request[RADIO] += self.energy.radio_end(dev, now, nbytes, took, True)
+        request[TRANSFER] += took
+        up_bps = world._up_bps
+        up_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - up_bps[dev])
+        if request[TARGET] == EDGE:
+            rtt = world._access_rtt[dev]
+            start = world.edge_server.admit(now, world._edge_compute)
+            world._edge_wait_seen[dev] = start - now
+            self._serve(request, now, start, world._edge_compute, rtt)
+        else:
+            request[MARK] = now
+            world.wan_up.send(nbytes, self._wan_uploaded, request)
+
+    def _on_wan_uploaded(self, request: list) -> None:
+        now = self.env._now
+        world = self.world
+        request[TRANSFER] += now - request[MARK]
+        start = world.cloud_server.admit(now, world._cloud_compute)
+        self._serve(request, now, start, world._cloud_compute, world._access_rtt[request[DEV]] + world.wan_rtt_s)
+
+    def _serve(self, request: list, now: float, start: float, compute: float, rtt: float) -> None:
+        """Queue at the server (FIFO, already admitted) and compute; the reply leaves after both RTT halves.
+
+        Propagation is added after the server so FIFO order at the server is arrival order.
+        """
+        world, rec, row = self.world, self.recorder, request[ROW]
+        rec.queue_s[row] = start - now
+        rec.compute_s[row] = compute
+        rec.propagation_s[row] = rtt
+        rec.model[row] = world.server_model
+        rec.model_version[row] = world.global_version if world.server_model == EDGE_MODEL else 0
+        self.calendar.at(now + (start - now + compute + rtt), self._reply, request)
+
+    def _on_reply(self, request: list) -> None:
+        if request[TARGET] == EDGE:
+            self._download(request)
+        else:
+            world = self.world
+            request[MARK] = self.env._now
+            world.wan_down.send(world.down_bytes, self._wan_downloaded, request)
+
+    def _on_wan_downloaded(self, request: list) -> None:
+        request[TRANSFER] += self.env._now - request[MARK]
+        self._download(request)
+
+    def _download(self, request: list) -> None:
+        now = self.env._now
+        dev = request[DEV]
+        delay, joules = self.energy.radio_start(dev, now)
+        request[RADIO] += joules
+        request[TRANSFER] += delay
+        request[MARK] = now + delay
+        if delay > 0.0:
+            self.calendar.at(now + delay, self._start_download, request)
+        else:
+            world = self.world
+            world._down_link[dev].send(world.down_bytes, self._delivered, request)
+
+    def _on_promoted_down(self, request: list) -> None:
+        world = self.world
+        world._down_link[request[DEV]].send(world.down_bytes, self._delivered, request)
+
+    def _on_delivered(self, request: list) -> None:
+        now = self.env._now
+        world, rec = self.world, self.recorder
+        row, dev = request[ROW], request[DEV]
+        took = now - request[MARK]
+        nbytes = world.down_bytes
+        radio_j = request[RADIO] + self.energy.radio_end(dev, now, nbytes, took, False)
+        down_bps = world._down_bps
+        down_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - down_bps[dev])
+        latency = now - request[ARRIVAL]
+        rec.transfer_s[row] = request[TRANSFER] + took
+        rec.energy_radio_j[row] = radio_j
+        rec.latency_s[row] = latency
+        self._observe_outcome(request[TARGET], latency, radio_j, latency <= world._deadline[dev], row)
