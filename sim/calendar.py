@@ -8,12 +8,15 @@ before SimPy's next event, advancing the environment's clock itself, then hands 
 processes (the FL coordinator, samplers, `env.run(until=...)`) interleave with the calendar exactly
 as with ordinary events; at equal times SimPy's events go first, the calendar's entries in the order
 they were scheduled.
+
+A presorted stream (the fleet's request arrivals) is fed in without heap operations at all:
+`feed(chunks, function)` merges it with the heap as it runs.
 """
 from __future__ import annotations
 
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import simpy
 from simpy.events import NORMAL
@@ -34,7 +37,8 @@ class _WakeUp:
 class Calendar:
     """Callbacks at simulated times: `at(time, function, argument)` calls `function(argument)` at `time`."""
 
-    __slots__ = ("env", "_heap", "_seq", "_wake", "_wake_at", "_run")
+    __slots__ = ("env", "_heap", "_seq", "_wake", "_wake_at", "_run", "_feed", "_feed_function", "_feed_times",
+                 "_feed_arguments", "_feed_next", "_feed_at")
 
     def __init__(self, env: simpy.Environment):
         self.env = env
@@ -43,6 +47,13 @@ class Calendar:
         self._wake: _WakeUp | None = None  # our one live entry in SimPy's queue
         self._wake_at = INFINITY  # its time; -inf while the calendar is running (it reschedules on leaving)
         self._run = self._run_due
+        # the fed stream: the current chunk, the index of its next item and that item's time (inf: none left)
+        self._feed: Iterator[tuple[list[float], list[Any]]] = iter(())
+        self._feed_function: Callable[[Any], None] | None = None
+        self._feed_times: list[float] = []
+        self._feed_arguments: list[Any] = []
+        self._feed_next = 0
+        self._feed_at = INFINITY
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -52,6 +63,26 @@ class Calendar:
         heappush(self._heap, (time, next(self._seq), function, argument))
         if time < self._wake_at:
             self._schedule(time)
+
+    def feed(self, chunks: Iterator[tuple[list[float], list[Any]]], function: Callable[[Any], None]) -> None:
+        """Call function(argument) at each time of a stream of (times, arguments) chunks, sorted by time.
+
+        At equal times a fed item runs before heap entries. One stream per calendar.
+        """
+        if self._feed_function is not None:
+            raise RuntimeError("a calendar takes one fed stream")
+        self._feed, self._feed_function = chunks, function
+        self._next_chunk()
+        if self._feed_at < self._wake_at:
+            self._schedule(self._feed_at)
+
+    def _next_chunk(self) -> None:
+        for times, arguments in self._feed:
+            if times:
+                self._feed_times, self._feed_arguments, self._feed_next = times, arguments, 0
+                self._feed_at = times[0]
+                return
+        self._feed_at = INFINITY
 
     def _schedule(self, time: float) -> None:
         # an earlier entry supersedes the live wake-up; the old one stays in SimPy's queue and is ignored
@@ -67,15 +98,37 @@ class Calendar:
         self._wake_at = -INFINITY
         env, heap = self.env, self._heap
         queue = env._queue
+        # the fed stream's state in locals while running (written back on leaving)
+        function, times, arguments = self._feed_function, self._feed_times, self._feed_arguments
+        i, feed_at, count = self._feed_next, self._feed_at, len(self._feed_times)
         try:
-            while heap:
-                time, _, function, argument = heap[0]
-                if queue and queue[0][0] <= time:  # SimPy's next event comes first (or ties): let it run
+            while True:
+                if heap and heap[0][0] < feed_at:
+                    time, _, entry_function, argument = heap[0]
+                    if queue and queue[0][0] <= time:  # SimPy's next event comes first (or ties): let it run
+                        break
+                    heappop(heap)
+                    env._now = time
+                    entry_function(argument)
+                elif feed_at != INFINITY:
+                    if queue and queue[0][0] <= feed_at:
+                        break
+                    env._now = feed_at
+                    argument = arguments[i]
+                    i += 1
+                    if i < count:
+                        feed_at = times[i]
+                    else:
+                        self._next_chunk()
+                        times, arguments, i, feed_at = (self._feed_times, self._feed_arguments, self._feed_next,
+                                                        self._feed_at)
+                        count = len(times)
+                    function(argument)
+                else:
                     break
-                heappop(heap)
-                env._now = time
-                function(argument)
         finally:
+            self._feed_next, self._feed_at = i, feed_at
             self._wake_at = INFINITY
-            if heap:
-                self._schedule(heap[0][0])
+            following = heap[0][0] if heap and heap[0][0] < self._feed_at else self._feed_at
+            if following != INFINITY:
+                self._schedule(following)

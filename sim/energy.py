@@ -5,6 +5,7 @@ from sim.harvest import Solar
 from sim.profiles import DeviceProfile, LinkProfile
 
 COMPONENTS = ("compute", "radio_tx", "radio_rx", "radio_tail", "idle")
+NO_PROMOTION = (0.0, 0.0)  # (delay s, energy J) of a transfer that finds the radio active or in its tail
 
 
 class FleetEnergy:
@@ -80,7 +81,7 @@ class FleetEnergy:
             drain = self.idle_w[dev] * (now - last)
             if level + gain - drain > 0.0:
                 self._idle_j[dev] += drain
-                self.level_j[dev] = self._gain(dev, level - drain, gain)
+                self.level_j[dev] = self._gain(dev, level - drain, gain) if gain else level - drain
                 return
             # emptied inside the interval: assume constant net power over it to place the instant
             share = level / (drain - gain) if drain > gain else 1.0
@@ -108,39 +109,48 @@ class FleetEnergy:
         self._settle(dev, now)
         return max(0.0, self.level_j[dev] / capacity)
 
-    def _charge(self, dev: int, ledger: list[float], joules: float, now: float) -> None:
-        ledger[dev] += joules
-        if self.level_j[dev] is not None:
-            self._settle(dev, now)
-            level = self.level_j[dev] - joules
-            self.level_j[dev] = level
-            if level <= 0.0 and not self._off[dev]:
-                self._switch_off(dev, now)
+    def _drain(self, dev: int, joules: float, now: float) -> None:
+        """Take joules from a battery (callers book them to a component first)."""
+        self._settle(dev, now)
+        level = self.level_j[dev] - joules
+        self.level_j[dev] = level
+        if level <= 0.0 and not self._off[dev]:
+            self._switch_off(dev, now)
 
     # --- compute --------------------------------------------------------------------------------
     def compute(self, dev: int, seconds: float, now: float) -> float:
         """Charge the power above idle for `seconds` of busy CPU; returns the joules."""
         joules = self.dynamic_w[dev] * seconds
-        self._charge(dev, self._compute_j, joules, now)
+        self._compute_j[dev] += joules
+        if self.level_j[dev] is not None:
+            self._drain(dev, joules, now)
         return joules
 
     # --- radio ----------------------------------------------------------------------------------
     def radio_start(self, dev: int, now: float) -> tuple[float, float]:
         """A transfer starts: returns (promotion delay s, promotion energy J) and settles the tail."""
-        link = self.links[dev]
         active = self._radio_active[dev]
         self._radio_active[dev] = active + 1
         if active:
-            return 0.0, 0.0
+            return NO_PROMOTION
         idle_since = self._radio_idle_since[dev]
+        link = self.links[dev]
         if idle_since is not None:
             gap = now - idle_since
-            if gap < link.tail_s:
-                self._charge(dev, self._tail_j, gap * link.tail_w, now)
-                return 0.0, 0.0
-            self._charge(dev, self._tail_j, link.tail_s * link.tail_w, now)
+            if gap < link.tail_s:  # still in the tail: it ends here, no promotion
+                joules = gap * link.tail_w
+                self._tail_j[dev] += joules
+                if self.level_j[dev] is not None:
+                    self._drain(dev, joules, now)
+                return NO_PROMOTION
+            joules = link.tail_s * link.tail_w
+            self._tail_j[dev] += joules
+            if self.level_j[dev] is not None:
+                self._drain(dev, joules, now)
         promotion_j = link.promotion_s * link.promotion_w
-        self._charge(dev, self._tx_j, promotion_j, now)
+        self._tx_j[dev] += promotion_j
+        if self.level_j[dev] is not None:
+            self._drain(dev, promotion_j, now)
         return link.promotion_s, promotion_j
 
     def radio_idle_s(self, dev: int, now: float) -> float:
@@ -153,11 +163,17 @@ class FleetEnergy:
     def radio_end(self, dev: int, now: float, nbytes: float, seconds: float, uplink: bool) -> float:
         """A transfer of nbytes that took `seconds` ends; returns its active-radio joules."""
         link = self.links[dev]
-        slope = link.a_up_w_per_mbps if uplink else link.a_down_w_per_mbps
-        joules = slope * nbytes * 8e-6 + link.base_w * seconds
-        self._charge(dev, self._tx_j if uplink else self._rx_j, joules, now)
-        self._radio_active[dev] -= 1
-        if not self._radio_active[dev]:
+        if uplink:
+            joules = link.a_up_w_per_mbps * nbytes * 8e-6 + link.base_w * seconds
+            self._tx_j[dev] += joules
+        else:
+            joules = link.a_down_w_per_mbps * nbytes * 8e-6 + link.base_w * seconds
+            self._rx_j[dev] += joules
+        if self.level_j[dev] is not None:
+            self._drain(dev, joules, now)
+        active = self._radio_active[dev] - 1
+        self._radio_active[dev] = active
+        if not active:
             self._radio_idle_since[dev] = now
         return joules
 
@@ -168,7 +184,10 @@ class FleetEnergy:
             idle_since = self._radio_idle_since[dev]
             if idle_since is not None and not self._radio_active[dev]:
                 link = self.links[dev]
-                self._charge(dev, self._tail_j, min(end_s - idle_since, link.tail_s) * link.tail_w, end_s)
+                joules = min(end_s - idle_since, link.tail_s) * link.tail_w
+                self._tail_j[dev] += joules
+                if self.level_j[dev] is not None:
+                    self._drain(dev, joules, end_s)
                 self._radio_idle_since[dev] = None
             if self.level_j[dev] is None:
                 self._idle_j[dev] += self.idle_w[dev] * end_s

@@ -60,14 +60,18 @@ class SharedLink:
         """Start a flow of nbytes; call on_done(token) when its last byte is delivered."""
         now = self.env._now
         heap = self._heap
-        if heap:
-            self._advance(now)
-        else:  # an idle link: nothing to bring up to date
-            self._last = now
+        n = len(heap)
+        if n:  # _advance, inlined: this is the hot path
+            elapsed = now - self._last
+            self._vtime += elapsed * self.bytes_per_s / n
+            self.busy_s += elapsed
+        self._last = now
         self._seq += 1
         heappush(heap, (self._vtime + nbytes, self._seq, on_done, token))
         self.bytes_carried += nbytes
-        self._wake_for_head(now)
+        self._generation += 1
+        delay = (heap[0][0] - self._vtime) * (n + 1) / self.bytes_per_s
+        self.calendar.at(now + delay if delay > 0.0 else now, self._wake, self._generation)
 
     def _wake_for_head(self, now: float) -> None:
         heap = self._heap
@@ -79,8 +83,11 @@ class SharedLink:
         if generation != self._generation:  # superseded by a later arrival or departure
             return
         now = self.env._now
-        self._advance(now)
         heap = self._heap
+        elapsed = now - self._last  # _advance, inlined; a live wake-up means at least one flow
+        self._vtime += elapsed * self.bytes_per_s / len(heap)
+        self.busy_s += elapsed
+        self._last = now
         _, _, on_done, token = heappop(heap)
         if not heap:
             on_done(token)

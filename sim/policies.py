@@ -72,6 +72,7 @@ class Observation:
 class Policy(Protocol):
     name: str
     uses_observation: bool  # optional; False lets the world skip filling the observation
+    uses_outcomes: bool  # optional; False lets the world skip observe() (the policy does not learn)
 
     def decide(self, obs: Observation) -> int: ...
 
@@ -80,6 +81,7 @@ class Policy(Protocol):
 
 class _Fixed:
     uses_observation = False  # the world skips filling the observation for it
+    uses_outcomes = False
 
     def __init__(self, name: str, target: int):
         self.name, self._target = name, target

@@ -22,6 +22,7 @@ def staleness_rounds(obs: Observation, target: int) -> float:
 
 class _Policy:
     uses_observation = True
+    uses_outcomes = False
 
     def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool, request: int) -> None:
         pass
@@ -104,6 +105,7 @@ class LinUCB(_Policy):
     """
 
     name = "linucb"
+    uses_outcomes = True
     DIM = 8
 
     def __init__(self, alpha: float = 0.5, lambda_energy: float = 1.0, miss_penalty: float = 1.0):

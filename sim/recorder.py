@@ -14,7 +14,7 @@ COLUMNS: dict[str, type] = {
     "target": np.int8,
     "model": np.int8,  # clients.model.EDGE_MODEL, CLOUD_MODEL or PERSONAL_MODEL
     "model_version": np.int16,  # global round of the edge model; for a personal copy, the round it was trained in
-    "latency_s": np.float32,
+    "latency_s": np.float32,  # NaN until the request is answered (dropped and unfinished requests keep it)
     "queue_s": np.float32,  # waiting for a CPU (device or server)
     "transfer_s": np.float32,  # time on shared links (and radio promotion)
     "compute_s": np.float32,
@@ -26,15 +26,22 @@ COLUMNS: dict[str, type] = {
     "forecast_error": np.float32,  # prediction - truth (z-scored); NaN where unavailable
     "baseline_error": np.float32,  # persistence forecast error on the same hour
 }
+# columns whose empty value is not 0
+EMPTY = {"latency_s": np.nan}
+
+
+def _empty(name: str, size: int) -> np.ndarray:
+    return np.full(size, EMPTY.get(name, 0), COLUMNS[name])
 
 
 class Recorder:
-    """Columns indexed by request row; rows are appended at arrival and filled in as the request completes."""
+    """Columns indexed by request row; rows are appended at arrival (size += 1, grow() when size == capacity)
+    and filled in as the request completes."""
 
     def __init__(self, capacity: int = 1 << 14):
         self.size = 0
-        self._capacity = max(16, capacity)
-        self.columns = {name: np.zeros(self._capacity, dtype) for name, dtype in COLUMNS.items()}
+        self.capacity = max(16, capacity)
+        self.columns = {name: _empty(name, self.capacity) for name in COLUMNS}
         self._bind()
 
     def _bind(self) -> None:
@@ -42,17 +49,14 @@ class Recorder:
         for name, column in self.columns.items():
             setattr(self, name, column)
 
-    def new_row(self) -> int:
-        row = self.size
-        if row == self._capacity:
-            self._capacity *= 2
-            for name, column in self.columns.items():
-                grown = np.zeros(self._capacity, column.dtype)
-                grown[:row] = column
-                self.columns[name] = grown
-            self._bind()
-        self.size = row + 1
-        return row
+    def grow(self) -> None:
+        """Double every column (the hot path checks `size == capacity` itself and calls this)."""
+        self.capacity *= 2
+        for name, column in self.columns.items():
+            grown = _empty(name, self.capacity)
+            grown[: self.size] = column[: self.size]
+            self.columns[name] = grown
+        self._bind()
 
     def mark_unfinished(self) -> int:
         """At the end of a run: requests with no latency yet (replies still on the way) become UNFINISHED."""

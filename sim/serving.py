@@ -8,7 +8,7 @@ calendar entry: the next arrival, a radio promotion, a link's next departure, a 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -32,7 +32,9 @@ class Serving:
         self.world = world
         self.env, self.calendar, self.recorder, self.energy = world.env, world.calendar, world.recorder, world.energy
         self.policy = world.policy
-        self._decide, self._observe_outcome = world.policy.decide, world.policy.observe
+        self._decide = world.policy.decide
+        # policies that do not learn from outcomes are not told them
+        self._observe_outcome = world.policy.observe if getattr(world.policy, "uses_outcomes", True) else None
         # fixed and random policies ignore the observation: skip filling it
         self._observing = getattr(world.policy, "uses_observation", True)
         self._obs = Observation()
@@ -40,48 +42,32 @@ class Serving:
         self._obs.wan_rtt_s, self._obs.wan_bps = world.wan_rtt_s, world.scenario.cloud.wan_up
         self._battery = world.energy.capacity_j  # None for mains-powered devices: always alive
         self._arrivals = arrivals
-        self._times: list[float] = []
-        self._devs: list[int] = []
-        self._next = 0
         # bound once: a callback is then a plain attribute load, not a new bound method per request
-        self._arrival, self._start_upload, self._uploaded = self._on_arrival, self._on_promoted_up, self._on_uploaded
-        self._wan_uploaded, self._reply, self._wan_downloaded = self._on_wan_uploaded, self._on_reply, \
-            self._on_wan_downloaded
+        self._start_upload, self._uploaded = self._on_promoted_up, self._on_uploaded
+        self._wan_uploaded, self._reply_from_cloud, self._wan_downloaded = self._on_wan_uploaded, \
+            self._on_reply_from_cloud, self._on_wan_downloaded
+        self._reply_at_access = self._on_reply_at_access
         self._start_download, self._delivered = self._on_promoted_down, self._on_delivered
 
-    # --- arrivals -------------------------------------------------------------------------------
     def start(self) -> None:
-        """Schedule the first arrival."""
-        self._schedule_next_arrival()
-
-    def _schedule_next_arrival(self) -> None:
-        i = self._next
-        while i == len(self._times):  # this chunk is used up (or was empty): the next one
-            chunk = next(self._arrivals, None)
-            if chunk is None:
-                return
-            self._times, self._devs = chunk[0].tolist(), chunk[1].tolist()
-            i = self._next = 0
-        self.calendar.at(self._times[i], self._arrival, self._devs[i])
-
-    def _on_arrival(self, dev: int) -> None:
-        self._next += 1
-        self.arrive(dev)
-        self._schedule_next_arrival()
+        """Feed the fleet's arrivals to the calendar: each calls arrive(device) at its time."""
+        self.calendar.feed(((times.tolist(), devs.tolist()) for times, devs in self._arrivals), self.arrive)
 
     # --- one request ------------------------------------------------------------------------------
     def arrive(self, dev: int) -> None:
         """A request arrives at device `dev` now: drop it, compute it locally, or start offloading it."""
         now = self.env._now
         rec = self.recorder
-        row = rec.new_row()
+        row = rec.size
+        if row == rec.capacity:
+            rec.grow()
+        rec.size = row + 1
         rec.arrival_s[row] = now
         rec.device[row] = dev
         energy = self.energy
         if self._battery[dev] is not None and not energy.alive(dev, now):
             rec.dropped[row] = BATTERY_EMPTY
             rec.target[row] = -1
-            rec.latency_s[row] = np.nan
             return
         world = self.world
         if self._observing:
@@ -105,11 +91,13 @@ class Serving:
                 rec.model[row] = PERSONAL_MODEL
                 rec.model_version[row] = personal
             else:
-                rec.model_version[row] = world.device_version[dev]
-            self._observe_outcome(LOCAL, latency, joules, latency <= world._deadline[dev], row)
+                version = world.device_version[dev]
+                if version:  # the column starts at 0
+                    rec.model_version[row] = version
+            if self._observe_outcome is not None:
+                self._observe_outcome(LOCAL, latency, joules, latency <= world._deadline[dev], row)
             return
         rec.bytes_up[row] = world.up_bytes
-        rec.latency_s[row] = np.nan  # until the reply is delivered (Recorder.mark_unfinished)
         delay, joules = energy.radio_start(dev, now)
         request = [row, dev, target, now + delay, delay, joules, now]
         if delay > 0.0:
@@ -157,7 +145,7 @@ class Serving:
             rtt = world._access_rtt[dev]
             start = world.edge_server.admit(now, world._edge_compute)
             world._edge_wait_seen[dev] = start - now
-            self._serve(request, now, start, world._edge_compute, rtt)
+            self._serve(request, now, start, world._edge_compute, rtt, self._reply_at_access)
         else:
             request[MARK] = now
             world.wan_up.send(nbytes, self._wan_uploaded, request)
@@ -167,10 +155,12 @@ class Serving:
         world = self.world
         request[TRANSFER] += now - request[MARK]
         start = world.cloud_server.admit(now, world._cloud_compute)
-        self._serve(request, now, start, world._cloud_compute, world._access_rtt[request[DEV]] + world.wan_rtt_s)
+        self._serve(request, now, start, world._cloud_compute, world._access_rtt[request[DEV]] + world.wan_rtt_s,
+                    self._reply_from_cloud)
 
-    def _serve(self, request: list, now: float, start: float, compute: float, rtt: float) -> None:
-        """Queue at the server (FIFO, already admitted) and compute; the reply leaves after both RTT halves.
+    def _serve(self, request: list, now: float, start: float, compute: float, rtt: float,
+               then: Callable[[list], None]) -> None:
+        """Queue at the server (FIFO, already admitted) and compute; `then` the reply, after both RTT halves.
 
         Propagation is added after the server so FIFO order at the server is arrival order.
         """
@@ -180,21 +170,19 @@ class Serving:
         rec.propagation_s[row] = rtt
         rec.model[row] = world.server_model
         rec.model_version[row] = world.global_version if world.server_model == EDGE_MODEL else 0
-        self.calendar.at(now + (start - now + compute + rtt), self._reply, request)
+        self.calendar.at(now + (start - now + compute + rtt), then, request)
 
-    def _on_reply(self, request: list) -> None:
-        if request[TARGET] == EDGE:
-            self._download(request)
-        else:
-            world = self.world
-            request[MARK] = self.env._now
-            world.wan_down.send(world.down_bytes, self._wan_downloaded, request)
+    def _on_reply_from_cloud(self, request: list) -> None:
+        world = self.world
+        request[MARK] = self.env._now
+        world.wan_down.send(world.down_bytes, self._wan_downloaded, request)
 
     def _on_wan_downloaded(self, request: list) -> None:
         request[TRANSFER] += self.env._now - request[MARK]
-        self._download(request)
+        self._on_reply_at_access(request)
 
-    def _download(self, request: list) -> None:
+    def _on_reply_at_access(self, request: list) -> None:
+        """The reply starts down the access link (after the radio's promotion if it went idle)."""
         now = self.env._now
         dev = request[DEV]
         delay, joules = self.energy.radio_start(dev, now)
@@ -224,4 +212,5 @@ class Serving:
         rec.transfer_s[row] = request[TRANSFER] + took
         rec.energy_radio_j[row] = radio_j
         rec.latency_s[row] = latency
-        self._observe_outcome(request[TARGET], latency, radio_j, latency <= world._deadline[dev], row)
+        if self._observe_outcome is not None:
+            self._observe_outcome(request[TARGET], latency, radio_j, latency <= world._deadline[dev], row)
