@@ -7,7 +7,8 @@ import numpy as np
 SERVED, BATTERY_EMPTY, UNFINISHED = 0, 1, 2
 DROP_REASONS = ("served", "battery-empty", "unfinished")
 
-# float32 wherever 7 significant digits are plenty (arrival times need float64): 63 bytes a row
+# float32 wherever 7 significant digits are plenty (arrival times need float64): 45 bytes a row. Columns that
+# follow from these (compute_s, propagation_s, bytes_up, hour, deadline_s) are derived after the run (World.table).
 COLUMNS: dict[str, type] = {
     "arrival_s": np.float64,
     "device": np.int32,
@@ -17,11 +18,8 @@ COLUMNS: dict[str, type] = {
     "latency_s": np.float32,  # NaN until the request is answered (dropped and unfinished requests keep it)
     "queue_s": np.float32,  # waiting for a CPU (device or server)
     "transfer_s": np.float32,  # time on shared links (and radio promotion)
-    "compute_s": np.float32,
-    "propagation_s": np.float32,
     "energy_compute_j": np.float32,
     "energy_radio_j": np.float32,  # transmit + receive + promotion; tails are per device
-    "bytes_up": np.float32,
     "dropped": np.int8,
     "forecast_error": np.float32,  # prediction - truth (z-scored); NaN where unavailable
     "baseline_error": np.float32,  # persistence forecast error on the same hour
@@ -35,8 +33,8 @@ def _empty(name: str, size: int) -> np.ndarray:
 
 
 class Recorder:
-    """Columns indexed by request row; rows are appended at arrival (size += 1, grow() when size == capacity)
-    and filled in as the request completes."""
+    """Columns indexed by request row; the arrivals' own columns are written a chunk at a time ahead of
+    the clock (reserve), a row counts once its request arrived (size) and is filled in as it completes."""
 
     def __init__(self, capacity: int = 1 << 14):
         self.size = 0
@@ -49,9 +47,12 @@ class Recorder:
         for name, column in self.columns.items():
             setattr(self, name, column)
 
-    def grow(self) -> None:
-        """Double every column (the hot path checks `size == capacity` itself and calls this)."""
-        self.capacity *= 2
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows in all (columns grow geometrically), so the hot path never checks."""
+        if rows <= self.capacity:
+            return
+        while self.capacity < rows:
+            self.capacity *= 2
         for name, column in self.columns.items():
             grown = _empty(name, self.capacity)
             grown[: self.size] = column[: self.size]

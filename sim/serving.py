@@ -51,19 +51,26 @@ class Serving:
 
     def start(self) -> None:
         """Feed the fleet's arrivals to the calendar: each calls arrive(device) at its time."""
-        self.calendar.feed(((times.tolist(), devs.tolist()) for times, devs in self._arrivals), self.arrive)
+        self.calendar.feed(self._chunks(), self.arrive)
+
+    def _chunks(self) -> Iterator[tuple[list[float], list[int]]]:
+        """The arrival chunks; each writes its rows' arrival time and device ahead of the clock (row k is arrival k)."""
+        rec, first = self.recorder, 0
+        for times, devs in self._arrivals:
+            end = first + len(times)
+            rec.reserve(end)
+            rec.arrival_s[first:end] = times
+            rec.device[first:end] = devs
+            first = end
+            yield times.tolist(), devs.tolist()
 
     # --- one request ------------------------------------------------------------------------------
     def arrive(self, dev: int) -> None:
         """A request arrives at device `dev` now: drop it, compute it locally, or start offloading it."""
         now = self.env._now
         rec = self.recorder
-        row = rec.size
-        if row == rec.capacity:
-            rec.grow()
+        row = rec.size  # its arrival time and device are written already (_chunks)
         rec.size = row + 1
-        rec.arrival_s[row] = now
-        rec.device[row] = dev
         energy = self.energy
         if self._battery[dev] is not None and not energy.alive(dev, now):
             rec.dropped[row] = BATTERY_EMPTY
@@ -83,7 +90,6 @@ class Serving:
             joules = energy.compute(dev, compute, now)
             latency = start + compute - now
             rec.queue_s[row] = start - now
-            rec.compute_s[row] = compute
             rec.latency_s[row] = latency
             rec.energy_compute_j[row] = joules
             personal = world.personal_version[dev]
@@ -97,7 +103,6 @@ class Serving:
             if self._observe_outcome is not None:
                 self._observe_outcome(LOCAL, latency, joules, latency <= world._deadline[dev], row)
             return
-        rec.bytes_up[row] = world.up_bytes
         delay, joules = energy.radio_start(dev, now)
         request = [row, dev, target, now + delay, delay, joules, now]
         if delay > 0.0:
@@ -166,10 +171,10 @@ class Serving:
         """
         world, rec, row = self.world, self.recorder, request[ROW]
         rec.queue_s[row] = start - now
-        rec.compute_s[row] = compute
-        rec.propagation_s[row] = rtt
-        rec.model[row] = world.server_model
-        rec.model_version[row] = world.global_version if world.server_model == EDGE_MODEL else 0
+        if world.server_model != EDGE_MODEL:  # the columns start at EDGE_MODEL (0), version 0
+            rec.model[row] = world.server_model
+        elif world.global_version:
+            rec.model_version[row] = world.global_version
         self.calendar.at(now + (start - now + compute + rtt), then, request)
 
     def _on_reply_from_cloud(self, request: list) -> None:

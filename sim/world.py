@@ -14,7 +14,7 @@ from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.harvest import Solar
 from sim.network import SharedLink
-from sim.policies import make_policy
+from sim.policies import LOCAL, make_policy
 from sim.recorder import Recorder
 from sim.servers import FifoServer
 from sim.serving import Serving
@@ -22,6 +22,10 @@ from sim.scenario import Scenario, read_trace
 
 # Request framing on top of the model's input/output tensors (assumed: TCP/IP + a small RPC header).
 REQUEST_OVERHEAD_BYTES = 200.0
+# the columns of World.table() and requests.parquet, in this order
+REQUEST_COLUMNS = ("arrival_s", "device", "target", "model", "model_version", "latency_s", "queue_s", "transfer_s",
+                   "compute_s", "propagation_s", "energy_compute_j", "energy_radio_j", "bytes_up", "dropped",
+                   "forecast_error", "baseline_error", "hour", "deadline_s")
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -155,11 +159,24 @@ class World:
             down.set_capacity(down_bps)
 
     def table(self) -> dict[str, np.ndarray]:
-        """The request columns, with those derived from arrival and device added: hour and deadline."""
-        table = self.recorder.table()
-        table["hour"] = (table["arrival_s"] // 3600.0).astype(np.int32)
-        table["deadline_s"] = np.asarray(self._deadline, np.float32)[table["device"]]
-        return table
+        """The request columns, with those that follow from device and target derived (REQUEST_COLUMNS order)."""
+        recorded = self.recorder.table()
+        device, target = recorded["device"], recorded["target"]
+        offloaded = target > LOCAL
+        # per target (local, edge, cloud) and device; a dropped request (target -1) gets zeros
+        compute = np.stack([np.asarray(self._local_compute), np.full(self.n_devices, self._edge_compute),
+                            np.full(self.n_devices, self._cloud_compute)]).astype(np.float32)
+        rtt = np.asarray(self._access_rtt)
+        propagation = np.stack([np.zeros(self.n_devices), rtt, rtt + self.wan_rtt_s]).astype(np.float32)
+        served_by = np.maximum(target, LOCAL)
+        derived = {
+            "compute_s": np.where(target >= LOCAL, compute[served_by, device], np.float32(0.0)),
+            "propagation_s": np.where(offloaded, propagation[served_by, device], np.float32(0.0)),
+            "bytes_up": np.where(offloaded, np.float32(self.up_bytes), np.float32(0.0)),
+            "hour": (recorded["arrival_s"] // 3600.0).astype(np.int32),
+            "deadline_s": np.asarray(self._deadline, np.float32)[device],
+        }
+        return {name: recorded[name] if name in recorded else derived[name] for name in REQUEST_COLUMNS}
 
     def links(self) -> list[SharedLink]:
         return [link for pair in self.group_links for link in pair] + [self.wan_up, self.wan_down]

@@ -48,7 +48,7 @@ def test_dvfs_slows_compute_and_cuts_dynamic_energy_by_the_cube():
                                    "workload": {"kind": "poisson", "rate": "1/s", "deadline": "100ms"}}]))
     for world in (full, half):
         world.run()
-    a, b = full.recorder.table(), half.recorder.table()
+    a, b = full.table(), half.table()
     np.testing.assert_array_equal(a["arrival_s"], b["arrival_s"])  # same arrivals (own random stream)
     assert b["compute_s"].mean() == pytest.approx(2 * a["compute_s"].mean(), rel=1e-12)
     # energy = P_dyn s^3 * t / s = s^2 of the full-speed energy
