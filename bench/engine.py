@@ -2,13 +2,19 @@
 
 1,000 devices (Pis on WiFi, phones on LTE, gateways on 5G), 1 simulated hour, about one request per
 device per second, targets drawn at random over local/edge/cloud, no federation.
-Usage: python bench/engine.py [--devices N] [--hours H]
+Usage: python bench/engine.py [--devices N] [--hours H] [--profile]
+With --profile the run is timed under cProfile (slower) and the share of own time per module is printed
+(where the time goes: the calendar loop, links, the request path, energy, servers, policy, SimPy, heapq).
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import time
+from collections import Counter
+from pathlib import Path
 
 import simpy
 
@@ -47,14 +53,30 @@ def bare_simpy_rate(events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
+def own_time_by_module(profiler: cProfile.Profile) -> dict[str, float]:
+    """Share of profiled own time per module; C functions (heapq, list and numpy methods) together as "C"."""
+    stats = pstats.Stats(profiler).stats
+    by_module: Counter[str] = Counter()
+    for (filename, _, function), (_, _, own, _, _) in stats.items():
+        name = Path(filename).stem if filename != "~" else "C"
+        by_module[name] += own
+    total = sum(by_module.values())
+    return {name: round(own / total, 3) for name, own in by_module.most_common(10)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--profile", action="store_true", help="cProfile the run and print own time per module")
     args = parser.parse_args()
     world = World(bench_scenario(args.devices, args.hours))
+    profiler = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
-    world.run()
+    if profiler:
+        profiler.runcall(world.run)
+    else:
+        world.run()
     wall = time.perf_counter() - started
     requests = world.recorder.size
     rate = requests / wall
@@ -62,8 +84,10 @@ def main() -> None:
     shares = {name: round(float((world.recorder.target[:requests] == i).mean()), 3)
               for i, name in enumerate(("local", "edge", "cloud"))}
     print(f"{requests} requests in {wall:.1f} s; targets {shares}")
+    if profiler:
+        print("profiled own time by module:", json.dumps(own_time_by_module(profiler)))
     print(json.dumps({"requests": requests, "wall_s": round(wall, 2), "requests_per_s": round(rate),
-                      "bare_simpy_per_s": round(bare), "ratio": round(rate / bare, 3)}))
+                      "bare_simpy_per_s": round(bare), "ratio": round(rate / bare, 3), "profiled": bool(profiler)}))
 
 
 if __name__ == "__main__":

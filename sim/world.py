@@ -129,6 +129,7 @@ class World:
                 env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))
         self.link_samples: list[dict] = []
         self.battery_samples: list[dict] = []
+        self._table: dict[str, np.ndarray] | None = None
         output = scenario.output
         self._sample_every = output.sample_every or max(1.0, self.duration_s / 200.0)
         if output.links or output.battery:
@@ -159,7 +160,16 @@ class World:
             down.set_capacity(down_bps)
 
     def table(self) -> dict[str, np.ndarray]:
-        """The request columns, with those that follow from device and target derived (REQUEST_COLUMNS order)."""
+        """The request columns, with those that follow from device and target derived (REQUEST_COLUMNS order).
+
+        Built once per recorded size: the recorded columns are views (scoring writes into them), the derived
+        ones are computed here, and a city-scale run should not hold two copies of them.
+        """
+        if self._table is None or len(self._table["device"]) != self.recorder.size:
+            self._table = self._derive_table()
+        return self._table
+
+    def _derive_table(self) -> dict[str, np.ndarray]:
         recorded = self.recorder.table()
         device, target = recorded["device"], recorded["target"]
         offloaded = target > LOCAL
