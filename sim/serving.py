@@ -3,8 +3,9 @@
 This is the event loop's hot path (performance rules in DESIGN.md): per request it does a few list
 lookups, one policy call and a handful of column writes. An offloaded request in flight is one small
 list, [row, device, target, stage start, transfer s, radio J, arrival], passed from hop to hop; its
-totals go into the recorder's columns once, when the reply is delivered. Everything that takes time is a
-calendar entry: the next arrival, a radio promotion, a link's next departure, a server's reply.
+totals go into the recorder's columns once, when the reply is delivered. Arrivals are the calendar's fed
+stream; everything else that takes time is a calendar entry: a radio promotion, a link's next departure, a
+server's reply.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ class Serving:
     def __init__(self, world: World, arrivals: Iterator[tuple[np.ndarray, np.ndarray]]):
         self.world = world
         self.env, self.calendar, self.recorder, self.energy = world.env, world.calendar, world.recorder, world.energy
-        self.policy = world.policy
         self._decide = world.policy.decide
         # policies that do not learn from outcomes are not told them
         self._observe_outcome = world.policy.observe if getattr(world.policy, "uses_outcomes", True) else None

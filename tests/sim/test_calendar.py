@@ -77,3 +77,24 @@ def test_run_until_stops_before_later_entries_and_resumes_them():
     assert seen == [1.0, 2.0, 3.0] and env.now == 3.5
     env.run()
     assert seen == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_fed_stream_merges_with_heap_entries_and_simpy_and_skips_empty_chunks():
+    env = simpy.Environment()
+    calendar = Calendar(env)
+    seen = []
+
+    def process():
+        yield env.timeout(2.5)
+        seen.append(("simpy", env.now))
+
+    env.process(process())
+    calendar.at(1.5, lambda t: seen.append(("heap", env.now)), None)
+    calendar.at(3.0, lambda t: seen.append(("heap", env.now)), None)
+    chunks = iter([([], []), ([1.0, 2.0], ["a", "b"]), ([], []), ([3.0, 4.0], ["c", "d"])])
+    calendar.feed(chunks, lambda arg: seen.append((arg, env.now)))
+    env.run(until=3.5)
+    # a fed item runs before a heap entry at the same time (3.0); SimPy's event at 2.5 in between
+    assert seen == [("a", 1.0), ("heap", 1.5), ("b", 2.0), ("simpy", 2.5), ("c", 3.0), ("heap", 3.0)]
+    env.run()
+    assert seen[-1] == ("d", 4.0)

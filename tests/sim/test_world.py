@@ -7,7 +7,7 @@ import pytest
 from sim import scenario as scenarios
 from sim import workload
 from sim.harvest import Solar
-from sim.world import World
+from sim.world import REQUEST_COLUMNS, World
 
 
 def _scenario(**changes) -> scenarios.Scenario:
@@ -200,3 +200,30 @@ def test_requests_still_in_flight_at_the_end_are_unfinished_not_instant():
     summary = summarize(t, world.energy.spent, [], "edge", 2, world.duration_s)
     assert summary["unfinished"] == int(unfinished.sum()) and summary["served"] == int(served.sum())
     assert summary["dropped"] == 0
+
+
+def test_derived_columns_are_what_each_request_was_charged():
+    sc = _scenario(duration="10min", policy={"name": "random"},
+                   fleet=[{"profile": "raspberry-pi-4", "count": 4, "link": "wifi",
+                           "workload": {"kind": "poisson", "rate": "2/s", "deadline": "100ms"}},
+                          {"profile": "smartphone", "count": 4, "link": "lte",
+                           "workload": {"kind": "poisson", "rate": "2/s", "deadline": "100ms"}}])
+    world = World(sc)
+    world.run()
+    t = world.table()
+    assert list(t) == list(REQUEST_COLUMNS)
+    local, edge, cloud = (t["target"] == i for i in range(3))
+    assert local.sum() > 100 and edge.sum() > 100 and cloud.sum() > 100
+    np.testing.assert_array_equal(t["compute_s"][local], np.float32(np.array(world._local_compute)[t["device"][local]]))
+    assert (t["compute_s"][edge] == np.float32(world._edge_compute)).all()
+    assert (t["compute_s"][cloud] == np.float32(world._cloud_compute)).all()
+    rtt = np.array(world._access_rtt)
+    np.testing.assert_array_equal(t["propagation_s"][edge], np.float32(rtt[t["device"][edge]]))
+    np.testing.assert_array_equal(t["propagation_s"][cloud], np.float32(rtt[t["device"][cloud]] + world.wan_rtt_s))
+    assert (t["propagation_s"][local] == 0).all() and (t["bytes_up"][local] == 0).all()
+    assert (t["bytes_up"][edge | cloud] == np.float32(world.up_bytes)).all()
+    # every served request's latency is the sum of its parts
+    served = t["dropped"] == 0
+    parts = sum(t[p].astype(np.float64) for p in ("queue_s", "transfer_s", "compute_s", "propagation_s"))
+    np.testing.assert_allclose(parts[served], t["latency_s"][served], rtol=1e-5)
+    assert world.table() is t  # built once
