@@ -111,7 +111,8 @@ class FleetEnergy:
 
     def _drain(self, dev: int, joules: float, now: float) -> None:
         """Take joules from a battery (callers book them to a component first)."""
-        self._settle(dev, now)
+        if now > self._last[dev]:  # not yet brought up to this instant
+            self._settle(dev, now)
         level = self.level_j[dev] - joules
         self.level_j[dev] = level
         if level <= 0.0 and not self._off[dev]:
