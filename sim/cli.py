@@ -73,7 +73,8 @@ def _headline(summary: dict) -> Table:
     def fmt(value, scale=1.0, unit=""):
         return "-" if value is None else f"{value * scale:.4g}{unit}"
 
-    table.add_row("requests (served / dropped)", f"{summary['requests']} ({summary['served']} / {summary['dropped']})")
+    table.add_row("requests (served / dropped / unfinished)",
+                  f"{summary['requests']} ({summary['served']} / {summary['dropped']} / {summary.get('unfinished', 0)})")
     table.add_row("latency mean / p95", f"{fmt(summary['latency_mean_s'], 1e3, ' ms')} / "
                                         f"{fmt(summary['latency_p95_s'], 1e3, ' ms')}")
     table.add_row("deadline misses", fmt(summary["deadline_miss_rate"], 100, " %"))
