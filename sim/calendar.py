@@ -100,7 +100,7 @@ class Calendar:
         queue = env._queue
         # the fed stream's state in locals while running (written back on leaving)
         function, times, arguments = self._feed_function, self._feed_times, self._feed_arguments
-        i, feed_at, count = self._feed_next, self._feed_at, len(self._feed_times)
+        i, feed_at, chunk_size = self._feed_next, self._feed_at, len(self._feed_times)
         try:
             while True:
                 if heap and heap[0][0] < feed_at:
@@ -116,13 +116,13 @@ class Calendar:
                     env._now = feed_at
                     argument = arguments[i]
                     i += 1
-                    if i < count:
+                    if i < chunk_size:
                         feed_at = times[i]
                     else:
                         self._next_chunk()
                         times, arguments, i, feed_at = (self._feed_times, self._feed_arguments, self._feed_next,
                                                         self._feed_at)
-                        count = len(times)
+                        chunk_size = len(times)
                     function(argument)
                 else:
                     break

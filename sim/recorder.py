@@ -29,7 +29,8 @@ EMPTY = {"latency_s": np.nan}
 
 
 def _empty(name: str, size: int) -> np.ndarray:
-    return np.full(size, EMPTY.get(name, 0), COLUMNS[name])
+    # np.zeros maps untouched pages lazily: a column few requests write (model, dropped) costs no resident memory
+    return np.full(size, EMPTY[name], COLUMNS[name]) if name in EMPTY else np.zeros(size, COLUMNS[name])
 
 
 class Recorder:

@@ -26,6 +26,10 @@ REQUEST_OVERHEAD_BYTES = 200.0
 REQUEST_COLUMNS = ("arrival_s", "device", "target", "model", "model_version", "latency_s", "queue_s", "transfer_s",
                    "compute_s", "propagation_s", "energy_compute_j", "energy_radio_j", "bytes_up", "dropped",
                    "forecast_error", "baseline_error", "hour", "deadline_s")
+# those World.table() derives from device, target and arrival time after the run, DERIVE_ROWS rows at a time
+DERIVED_COLUMNS = {"compute_s": np.float32, "propagation_s": np.float32, "bytes_up": np.float32, "hour": np.int32,
+                   "deadline_s": np.float32}
+DERIVE_ROWS = 1 << 20
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -171,21 +175,24 @@ class World:
 
     def _derive_table(self) -> dict[str, np.ndarray]:
         recorded = self.recorder.table()
-        device, target = recorded["device"], recorded["target"]
-        offloaded = target > LOCAL
+        device, target, arrival = recorded["device"], recorded["target"], recorded["arrival_s"]
+        n = self.n_devices
         # per target (local, edge, cloud) and device; a dropped request (target -1) gets zeros
-        compute = np.stack([np.asarray(self._local_compute), np.full(self.n_devices, self._edge_compute),
-                            np.full(self.n_devices, self._cloud_compute)]).astype(np.float32)
+        compute = np.stack([np.asarray(self._local_compute), np.full(n, self._edge_compute),
+                            np.full(n, self._cloud_compute)]).astype(np.float32)
         rtt = np.asarray(self._access_rtt)
-        propagation = np.stack([np.zeros(self.n_devices), rtt, rtt + self.wan_rtt_s]).astype(np.float32)
-        served_by = np.maximum(target, LOCAL)
-        derived = {
-            "compute_s": np.where(target >= LOCAL, compute[served_by, device], np.float32(0.0)),
-            "propagation_s": np.where(offloaded, propagation[served_by, device], np.float32(0.0)),
-            "bytes_up": np.where(offloaded, np.float32(self.up_bytes), np.float32(0.0)),
-            "hour": (recorded["arrival_s"] // 3600.0).astype(np.int32),
-            "deadline_s": np.asarray(self._deadline, np.float32)[device],
-        }
+        propagation = np.stack([np.zeros(n), rtt, rtt + self.wan_rtt_s]).astype(np.float32)
+        deadline = np.asarray(self._deadline, np.float32)
+        derived = {name: np.empty(len(device), dtype) for name, dtype in DERIVED_COLUMNS.items()}
+        for lo in range(0, len(device), DERIVE_ROWS):  # in slices: temporaries stay small at city scale
+            rows = slice(lo, lo + DERIVE_ROWS)
+            dev, tgt = device[rows], target[rows]
+            served_by = np.maximum(tgt, LOCAL)
+            derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute[served_by, dev], 0.0)
+            derived["propagation_s"][rows] = propagation[served_by, dev]  # row 0 (local) is zero
+            derived["bytes_up"][rows] = np.where(tgt > LOCAL, self.up_bytes, 0.0)
+            derived["hour"][rows] = arrival[rows] // 3600.0
+            derived["deadline_s"][rows] = deadline[dev]
         return {name: recorded[name] if name in recorded else derived[name] for name in REQUEST_COLUMNS}
 
     def links(self) -> list[SharedLink]:
