@@ -2,7 +2,9 @@
 
 1,000 devices (Pis on WiFi, phones on LTE, gateways on 5G), 1 simulated hour, about one request per
 device per second, targets drawn at random over local/edge/cloud, no federation.
-Usage: python bench/engine.py [--devices N] [--hours H] [--profile]
+Usage: python bench/engine.py [--devices N] [--hours H] [--policy NAME] [--profile]
+--policy replaces the random 50/30/20 draw by a policy that reads the device's observation (greedy-latency,
+lyapunov, ...): the cost of filling it and deciding.
 With --profile the run is timed under cProfile (slower) and the share of own time per module is printed
 (where the time goes: the calendar loop, links, the request path, energy, servers, policy, SimPy, heapq).
 """
@@ -22,11 +24,12 @@ from sim import scenario as scenarios
 from sim.world import World
 
 
-def bench_scenario(devices: int, hours: float) -> scenarios.Scenario:
+def bench_scenario(devices: int, hours: float, policy: str = "random") -> scenarios.Scenario:
     third = devices // 3
+    params = {"p_local": 0.5, "p_edge": 0.3, "p_cloud": 0.2} if policy == "random" else {}
     return scenarios.parse({
         "name": "engine-bench", "seed": 1, "duration": f"{hours}h",
-        "policy": {"name": "random", "params": {"p_local": 0.5, "p_edge": 0.3, "p_cloud": 0.2}},
+        "policy": {"name": policy, "params": params},
         "fleet": [
             {"profile": "raspberry-pi-4", "count": third, "link": "wifi",
              "workload": {"kind": "poisson", "rate": "1/s", "deadline": "100ms"}},
@@ -68,9 +71,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--policy", default="random", help="offload policy (default: random 50/30/20)")
     parser.add_argument("--profile", action="store_true", help="cProfile the run and print own time per module")
     args = parser.parse_args()
-    world = World(bench_scenario(args.devices, args.hours))
+    world = World(bench_scenario(args.devices, args.hours, args.policy))
     profiler = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
     if profiler:

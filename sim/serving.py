@@ -37,9 +37,8 @@ class Serving:
         self._observe_outcome = world.policy.observe if getattr(world.policy, "uses_outcomes", True) else None
         # fixed and random policies ignore the observation: skip filling it
         self._observing = getattr(world.policy, "uses_observation", True)
-        self._obs = Observation()
-        self._obs.up_bytes, self._obs.down_bytes = world.up_bytes, world.down_bytes
-        self._obs.wan_rtt_s, self._obs.wan_bps = world.wan_rtt_s, world.scenario.cloud.wan_up
+        self._observations = [self._static_observation(dev) for dev in range(world.n_devices)] \
+            if self._observing else []
         self._battery = world.energy.capacity_j  # None for mains-powered devices: always alive
         self._arrivals = arrivals
         # bound once: a callback is then a plain attribute load, not a new bound method per request
@@ -110,23 +109,28 @@ class Serving:
         else:
             world._up_link[dev].send(world.up_bytes, self._uploaded, request)
 
-    def _fill_observation(self, dev: int, now: float) -> Observation:
-        """Refill the one Observation with what this device knows now."""
-        obs, energy, world = self._obs, self.energy, self.world
+    def _static_observation(self, dev: int) -> Observation:
+        """A device's observation with the fields that never change during a run set once."""
+        world, obs = self.world, Observation()
         device = world.devices[dev]
-        obs.now = now
-        obs.device = dev
-        obs.group = device.group
+        obs.device, obs.group, obs.radio = dev, device.group, device.link
         obs.deadline_s = world._deadline[dev]
-        obs.battery_soc = energy.soc(dev, now)
-        obs.cpu_wait_s = world._cpu[dev].wait_s(now)
         obs.compute_s = world._compute_s[dev]
-        obs.compute_w = energy.dynamic_w[dev]
+        obs.compute_w = self.energy.dynamic_w[dev]
+        obs.access_rtt_s = world._access_rtt[dev]
+        obs.up_bytes, obs.down_bytes = world.up_bytes, world.down_bytes
+        obs.wan_rtt_s, obs.wan_bps = world.wan_rtt_s, world.scenario.cloud.wan_up
+        return obs
+
+    def _fill_observation(self, dev: int, now: float) -> Observation:
+        """The device's observation, its changing fields refilled with what the device knows now."""
+        obs, energy, world = self._observations[dev], self.energy, self.world
+        obs.now = now
+        obs.battery_soc = 1.0 if self._battery[dev] is None else energy.soc(dev, now)
+        obs.cpu_wait_s = world._cpu[dev].wait_s(now)
         obs.up_bps = world._up_bps[dev]
         obs.down_bps = world._down_bps[dev]
-        obs.access_rtt_s = world._access_rtt[dev]
         obs.edge_wait_s = world._edge_wait_seen[dev]
-        obs.radio = device.link
         obs.radio_idle_s = energy.radio_idle_s(dev, now)
         obs.local_version = world.device_version[dev]
         obs.server_version = world.global_version

@@ -117,6 +117,51 @@ def test_third_party_policy_through_entry_point(monkeypatch):
     assert np.all(run["target"] == CLOUD)
 
 
+class _Recording:
+    """A plugin policy without the optional flags: it gets an observation and every outcome."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.decided, self.outcomes = [], []
+
+    def decide(self, obs):
+        self.decided.append((obs.device, obs.now, obs.request))
+        return EDGE if obs.request % 2 else LOCAL
+
+    def observe(self, target, latency_s, energy_j, met_deadline, request):
+        self.outcomes.append((request, target, latency_s))
+
+
+class _Deaf(_Recording):
+    uses_observation = False
+    uses_outcomes = False
+
+    def decide(self, obs):
+        assert obs is None
+        return EDGE
+
+    def observe(self, *outcome):
+        raise AssertionError("a policy with uses_outcomes = False is never told outcomes")
+
+
+@pytest.mark.parametrize("policy_class", [_Recording, _Deaf])
+def test_policies_get_observations_and_outcomes_unless_they_opt_out(monkeypatch, policy_class):
+    policy = policy_class()
+    monkeypatch.setattr(policies, "registry", lambda: {"recording": lambda params, rng: policy})
+    world = World(_scenario("recording", profile="smartphone", link="lte", duration="3min"))
+    world.run()
+    t = world.table()
+    if policy_class is _Deaf:
+        assert (t["target"] == EDGE).all()
+        return
+    assert [d[2] for d in policy.decided] == list(range(len(t["target"])))  # one decision per request, in order
+    np.testing.assert_array_equal([d[1] for d in policy.decided], t["arrival_s"])
+    served = np.flatnonzero(np.isfinite(t["latency_s"]))
+    assert sorted(o[0] for o in policy.outcomes) == served.tolist()  # every answered request, once
+    np.testing.assert_allclose([o[2] for o in sorted(policy.outcomes)], t["latency_s"][served], rtol=1e-6)
+
+
 def test_compare_writes_a_table_with_confidence_intervals(tmp_path):
     from sim.compare import METRICS, compare
 
