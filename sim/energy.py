@@ -109,8 +109,11 @@ class FleetEnergy:
         self._settle(dev, now)
         return max(0.0, self.level_j[dev] / capacity)
 
-    def _drain(self, dev: int, joules: float, now: float) -> None:
-        """Take joules from a battery (callers book them to a component first)."""
+    def _charge(self, dev: int, ledger: list[float], joules: float, now: float) -> None:
+        """Book joules to a component's ledger and, on a battery, take them from it."""
+        ledger[dev] += joules
+        if self.level_j[dev] is None:
+            return
         if now > self._last[dev]:  # not yet brought up to this instant
             self._settle(dev, now)
         level = self.level_j[dev] - joules
@@ -122,9 +125,7 @@ class FleetEnergy:
     def compute(self, dev: int, seconds: float, now: float) -> float:
         """Charge the power above idle for `seconds` of busy CPU; returns the joules."""
         joules = self.dynamic_w[dev] * seconds
-        self._compute_j[dev] += joules
-        if self.level_j[dev] is not None:
-            self._drain(dev, joules, now)
+        self._charge(dev, self._compute_j, joules, now)
         return joules
 
     # --- radio ----------------------------------------------------------------------------------
@@ -139,19 +140,11 @@ class FleetEnergy:
         if idle_since is not None:
             gap = now - idle_since
             if gap < link.tail_s:  # still in the tail: it ends here, no promotion
-                joules = gap * link.tail_w
-                self._tail_j[dev] += joules
-                if self.level_j[dev] is not None:
-                    self._drain(dev, joules, now)
+                self._charge(dev, self._tail_j, gap * link.tail_w, now)
                 return NO_PROMOTION
-            joules = link.tail_s * link.tail_w
-            self._tail_j[dev] += joules
-            if self.level_j[dev] is not None:
-                self._drain(dev, joules, now)
+            self._charge(dev, self._tail_j, link.tail_s * link.tail_w, now)
         promotion_j = link.promotion_s * link.promotion_w
-        self._tx_j[dev] += promotion_j
-        if self.level_j[dev] is not None:
-            self._drain(dev, promotion_j, now)
+        self._charge(dev, self._tx_j, promotion_j, now)
         return link.promotion_s, promotion_j
 
     def radio_idle_s(self, dev: int, now: float) -> float:
@@ -164,14 +157,9 @@ class FleetEnergy:
     def radio_end(self, dev: int, now: float, nbytes: float, seconds: float, uplink: bool) -> float:
         """A transfer of nbytes that took `seconds` ends; returns its active-radio joules."""
         link = self.links[dev]
-        if uplink:
-            joules = link.a_up_w_per_mbps * nbytes * 8e-6 + link.base_w * seconds
-            self._tx_j[dev] += joules
-        else:
-            joules = link.a_down_w_per_mbps * nbytes * 8e-6 + link.base_w * seconds
-            self._rx_j[dev] += joules
-        if self.level_j[dev] is not None:
-            self._drain(dev, joules, now)
+        slope = link.a_up_w_per_mbps if uplink else link.a_down_w_per_mbps
+        joules = slope * nbytes * 8e-6 + link.base_w * seconds
+        self._charge(dev, self._tx_j if uplink else self._rx_j, joules, now)
         active = self._radio_active[dev] - 1
         self._radio_active[dev] = active
         if not active:
@@ -185,10 +173,7 @@ class FleetEnergy:
             idle_since = self._radio_idle_since[dev]
             if idle_since is not None and not self._radio_active[dev]:
                 link = self.links[dev]
-                joules = min(end_s - idle_since, link.tail_s) * link.tail_w
-                self._tail_j[dev] += joules
-                if self.level_j[dev] is not None:
-                    self._drain(dev, joules, end_s)
+                self._charge(dev, self._tail_j, min(end_s - idle_since, link.tail_s) * link.tail_w, end_s)
                 self._radio_idle_since[dev] = None
             if self.level_j[dev] is None:
                 self._idle_j[dev] += self.idle_w[dev] * end_s
