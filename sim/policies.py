@@ -40,33 +40,39 @@ class Observation:
         self.server_version = 0  # model version the edge server and cloud serve
         self.request = 0  # the request's id; observe() gets it back with the outcome
 
-    def estimated_latency_s(self, target: int) -> float:
-        """Greedy estimate: D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md)."""
-        if target == LOCAL:
-            return self.cpu_wait_s + self.compute_s[LOCAL]
+    def latency_estimates_s(self) -> tuple[float, float, float]:
+        """Greedy estimate per target (local, edge, cloud): D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md)."""
+        compute = self.compute_s
         transfer = self.up_bytes * 8.0 / self.up_bps + self.down_bytes * 8.0 / self.down_bps + self.access_rtt_s
-        if target == EDGE:
-            return transfer + self.edge_wait_s + self.compute_s[EDGE]
         wan = (self.up_bytes + self.down_bytes) * 8.0 / self.wan_bps + self.wan_rtt_s
-        return transfer + wan + self.compute_s[CLOUD]
+        return (self.cpu_wait_s + compute[LOCAL], transfer + self.edge_wait_s + compute[EDGE],
+                transfer + wan + compute[CLOUD])
 
+    def energy_estimates_j(self) -> tuple[float, float, float]:
+        """Device energy of serving one request per target: compute above idle, or the radio's share.
 
-    def estimated_energy_j(self, target: int) -> float:
-        """Device energy of serving one request at `target`: compute above idle, or the radio's share.
-
-        Offloading pays transmit and receive (P = a*rate + b) and, if the radio has gone idle,
-        a promotion and a fresh tail; inside the tail it pays only the tail it extends.
+        Offloading (to the edge or the cloud alike) pays transmit and receive (P = a*rate + b) and, if
+        the radio has gone idle, a promotion and a fresh tail; inside the tail it pays only the tail it
+        extends.
         """
-        if target == LOCAL:
-            return self.compute_w * self.compute_s[LOCAL]
         radio = self.radio
         up_s = self.up_bytes * 8.0 / self.up_bps
         down_s = self.down_bytes * 8.0 / self.down_bps
         active = (radio.a_up_w_per_mbps * self.up_bytes + radio.a_down_w_per_mbps * self.down_bytes) * 8e-6 \
             + radio.base_w * (up_s + down_s)
         if self.radio_idle_s >= radio.tail_s:
-            return active + radio.promotion_s * radio.promotion_w + radio.tail_s * radio.tail_w
-        return active + self.radio_idle_s * radio.tail_w
+            offload = active + radio.promotion_s * radio.promotion_w + radio.tail_s * radio.tail_w
+        else:
+            offload = active + self.radio_idle_s * radio.tail_w
+        return self.compute_w * self.compute_s[LOCAL], offload, offload
+
+    def estimated_latency_s(self, target: int) -> float:
+        """One target's latency estimate (policies that compare targets call latency_estimates_s once)."""
+        return self.latency_estimates_s()[target]
+
+    def estimated_energy_j(self, target: int) -> float:
+        """One target's energy estimate."""
+        return self.energy_estimates_j()[target]
 
 
 class Policy(Protocol):
@@ -102,9 +108,7 @@ class GreedyLatency(_Fixed):
         super().__init__(name, LOCAL)
 
     def decide(self, obs: Observation) -> int:
-        local = obs.estimated_latency_s(LOCAL)
-        edge = obs.estimated_latency_s(EDGE)
-        cloud = obs.estimated_latency_s(CLOUD)
+        local, edge, cloud = obs.latency_estimates_s()
         if local <= edge and local <= cloud:
             return LOCAL
         return EDGE if edge <= cloud else CLOUD

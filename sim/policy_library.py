@@ -38,12 +38,13 @@ class DeadlineEnergy(_Policy):
 
     def decide(self, obs: Observation) -> int:
         best, best_energy, fastest, fastest_latency = -1, math.inf, LOCAL, math.inf
+        latencies, energies = obs.latency_estimates_s(), obs.energy_estimates_j()
         for target in TARGETS:
-            latency = obs.estimated_latency_s(target)
+            latency = latencies[target]
             if latency < fastest_latency:
                 fastest, fastest_latency = target, latency
             if latency <= obs.deadline_s:
-                energy = obs.estimated_energy_j(target) + self.accuracy_weight * staleness_rounds(obs, target)
+                energy = energies[target] + self.accuracy_weight * staleness_rounds(obs, target)
                 if energy < best_energy:
                     best, best_energy = target, energy
         return best if best >= 0 else fastest
@@ -62,7 +63,8 @@ class BatteryThreshold(_Policy):
     def decide(self, obs: Observation) -> int:
         if obs.battery_soc >= self.threshold:
             return LOCAL
-        return EDGE if obs.estimated_energy_j(EDGE) <= obs.estimated_energy_j(CLOUD) else CLOUD
+        energies = obs.energy_estimates_j()
+        return EDGE if energies[EDGE] <= energies[CLOUD] else CLOUD
 
 
 class Lyapunov(_Policy):
@@ -87,8 +89,9 @@ class Lyapunov(_Policy):
             self.queue.extend([0.0] * (dev + 1 - len(self.queue)))
         backlog = self.queue[dev]
         best, best_cost, best_energy = LOCAL, math.inf, 0.0
+        latencies, energies = obs.latency_estimates_s(), obs.energy_estimates_j()
         for target in TARGETS:
-            latency, energy = obs.estimated_latency_s(target), obs.estimated_energy_j(target)
+            latency, energy = latencies[target], energies[target]
             cost = (self.V * latency + backlog * energy + (self.phi if latency > obs.deadline_s else 0.0)
                     + self.accuracy_weight * staleness_rounds(obs, target))
             if cost < best_cost:
@@ -116,9 +119,9 @@ class LinUCB(_Policy):
 
     def _context(self, obs: Observation) -> np.ndarray:
         scale = max(obs.deadline_s, 1e-6)
-        return np.array([1.0, obs.estimated_latency_s(LOCAL) / scale, obs.estimated_latency_s(EDGE) / scale,
-                         obs.estimated_latency_s(CLOUD) / scale, obs.estimated_energy_j(LOCAL),
-                         obs.estimated_energy_j(EDGE), obs.battery_soc, obs.cpu_wait_s / scale])
+        latency, energy = obs.latency_estimates_s(), obs.energy_estimates_j()
+        return np.array([1.0, latency[LOCAL] / scale, latency[EDGE] / scale, latency[CLOUD] / scale, energy[LOCAL],
+                         energy[EDGE], obs.battery_soc, obs.cpu_wait_s / scale])
 
     def decide(self, obs: Observation) -> int:
         x = self._context(obs)
