@@ -14,7 +14,7 @@ class SharedLink:
     built; it advances at rate capacity/n. A flow of S bytes arriving at virtual time V0
     finishes when V reaches V0 + S, so flows sit in a heap keyed by that finish tag and only
     the head needs a wake-up (a calendar entry). Superseded wake-ups are recognised by a
-    generation number.
+    generation number, which also orders flows with equal tags by arrival.
     """
 
     def __init__(self, calendar: Calendar, capacity_bps: float, name: str = "link"):
@@ -25,7 +25,6 @@ class SharedLink:
         self._vtime = 0.0
         self._last = 0.0
         self._heap: list[tuple[float, int, Callable[[int], None], object]] = []
-        self._seq = 0
         self._generation = 0
         self._wake = self._on_wake
         self.busy_s = 0.0  # time with at least one active flow
@@ -61,17 +60,20 @@ class SharedLink:
         now = self.env._now
         heap = self._heap
         n = len(heap)
+        vtime = self._vtime
         if n:  # _advance, inlined: this is the hot path
             elapsed = now - self._last
-            self._vtime += elapsed * self.bytes_per_s / n
+            vtime += elapsed * self.bytes_per_s / n
+            self._vtime = vtime
             self.busy_s += elapsed
         self._last = now
-        self._seq += 1
-        heappush(heap, (self._vtime + nbytes, self._seq, on_done, token))
+        # one counter serves as the flows' tie-break (push order) and as the wake-up generation
+        generation = self._generation + 1
+        self._generation = generation
+        heappush(heap, (vtime + nbytes, generation, on_done, token))
         self.bytes_carried += nbytes
-        self._generation += 1
-        delay = (heap[0][0] - self._vtime) * (n + 1) / self.bytes_per_s
-        self.calendar.at(now + delay if delay > 0.0 else now, self._wake, self._generation)
+        delay = (heap[0][0] - vtime) * (n + 1) / self.bytes_per_s
+        self.calendar.at(now + delay if delay > 0.0 else now, self._wake, generation)
 
     def _wake_for_head(self, now: float) -> None:
         heap = self._heap

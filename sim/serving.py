@@ -40,6 +40,11 @@ class Serving:
         self._observations = [self._static_observation(dev) for dev in range(world.n_devices)] \
             if self._observing else []
         self._battery = world.energy.capacity_j  # None for mains-powered devices: always alive
+        # the world's per-device lists (shared, updated in place) and fixed quantities, one attribute load away
+        self._cpu, self._local_compute, self._deadline = world._cpu, world._local_compute, world._deadline
+        self._up_link, self._down_link = world._up_link, world._down_link
+        self._up_bps, self._down_bps, self._access_rtt = world._up_bps, world._down_bps, world._access_rtt
+        self._up_bytes, self._down_bytes = world.up_bytes, world.down_bytes
         self._arrivals = arrivals
         # bound once: a callback is then a plain attribute load, not a new bound method per request
         self._start_upload, self._uploaded = self._on_promoted_up, self._on_uploaded
@@ -84,8 +89,8 @@ class Serving:
             target = self._decide(None)
         rec.target[row] = target
         if target == LOCAL:
-            compute = world._local_compute[dev]
-            start = world._cpu[dev].admit(now, compute)
+            compute = self._local_compute[dev]
+            start = self._cpu[dev].admit(now, compute)
             joules = energy.compute(dev, compute, now)
             latency = start + compute - now
             rec.queue_s[row] = start - now
@@ -100,14 +105,14 @@ class Serving:
                 if version:  # the column starts at 0
                     rec.model_version[row] = version
             if self._observe_outcome is not None:
-                self._observe_outcome(LOCAL, latency, joules, latency <= world._deadline[dev], row)
+                self._observe_outcome(LOCAL, latency, joules, latency <= self._deadline[dev], row)
             return
         delay, joules = energy.radio_start(dev, now)
         request = [row, dev, target, now + delay, delay, joules, now]
         if delay > 0.0:
             self.calendar.at(now + delay, self._start_upload, request)
         else:
-            world._up_link[dev].send(world.up_bytes, self._uploaded, request)
+            self._up_link[dev].send(self._up_bytes, self._uploaded, request)
 
     def _static_observation(self, dev: int) -> Observation:
         """A device's observation with the fields that never change during a run set once."""
@@ -127,9 +132,9 @@ class Serving:
         obs, energy, world = self._observations[dev], self.energy, self.world
         obs.now = now
         obs.battery_soc = 1.0 if self._battery[dev] is None else energy.soc(dev, now)
-        obs.cpu_wait_s = world._cpu[dev].wait_s(now)
-        obs.up_bps = world._up_bps[dev]
-        obs.down_bps = world._down_bps[dev]
+        obs.cpu_wait_s = self._cpu[dev].wait_s(now)
+        obs.up_bps = self._up_bps[dev]
+        obs.down_bps = self._down_bps[dev]
         obs.edge_wait_s = world._edge_wait_seen[dev]
         obs.radio_idle_s = energy.radio_idle_s(dev, now)
         obs.local_version = world.device_version[dev]
@@ -137,21 +142,20 @@ class Serving:
         return obs
 
     def _on_promoted_up(self, request: list) -> None:
-        world = self.world
-        world._up_link[request[DEV]].send(world.up_bytes, self._uploaded, request)
+        self._up_link[request[DEV]].send(self._up_bytes, self._uploaded, request)
 
     def _on_uploaded(self, request: list) -> None:
         now = self.env._now
         world = self.world
         dev = request[DEV]
         took = now - request[MARK]
-        nbytes = world.up_bytes
+        nbytes = self._up_bytes
         request[RADIO] += self.energy.radio_end(dev, now, nbytes, took, True)
         request[TRANSFER] += took
-        up_bps = world._up_bps
+        up_bps = self._up_bps
         up_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - up_bps[dev])
         if request[TARGET] == EDGE:
-            rtt = world._access_rtt[dev]
+            rtt = self._access_rtt[dev]
             start = world.edge_server.admit(now, world._edge_compute)
             world._edge_wait_seen[dev] = start - now
             self._serve(request, now, start, world._edge_compute, rtt, self._reply_at_access)
@@ -164,7 +168,7 @@ class Serving:
         world = self.world
         request[TRANSFER] += now - request[MARK]
         start = world.cloud_server.admit(now, world._cloud_compute)
-        self._serve(request, now, start, world._cloud_compute, world._access_rtt[request[DEV]] + world.wan_rtt_s,
+        self._serve(request, now, start, world._cloud_compute, self._access_rtt[request[DEV]] + world.wan_rtt_s,
                     self._reply_from_cloud)
 
     def _serve(self, request: list, now: float, start: float, compute: float, rtt: float,
@@ -184,7 +188,7 @@ class Serving:
     def _on_reply_from_cloud(self, request: list) -> None:
         world = self.world
         request[MARK] = self.env._now
-        world.wan_down.send(world.down_bytes, self._wan_downloaded, request)
+        world.wan_down.send(self._down_bytes, self._wan_downloaded, request)
 
     def _on_wan_downloaded(self, request: list) -> None:
         request[TRANSFER] += self.env._now - request[MARK]
@@ -201,25 +205,23 @@ class Serving:
         if delay > 0.0:
             self.calendar.at(now + delay, self._start_download, request)
         else:
-            world = self.world
-            world._down_link[dev].send(world.down_bytes, self._delivered, request)
+            self._down_link[dev].send(self._down_bytes, self._delivered, request)
 
     def _on_promoted_down(self, request: list) -> None:
-        world = self.world
-        world._down_link[request[DEV]].send(world.down_bytes, self._delivered, request)
+        self._down_link[request[DEV]].send(self._down_bytes, self._delivered, request)
 
     def _on_delivered(self, request: list) -> None:
         now = self.env._now
-        world, rec = self.world, self.recorder
+        rec = self.recorder
         row, dev = request[ROW], request[DEV]
         took = now - request[MARK]
-        nbytes = world.down_bytes
+        nbytes = self._down_bytes
         radio_j = request[RADIO] + self.energy.radio_end(dev, now, nbytes, took, False)
-        down_bps = world._down_bps
+        down_bps = self._down_bps
         down_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - down_bps[dev])
         latency = now - request[ARRIVAL]
         rec.transfer_s[row] = request[TRANSFER] + took
         rec.energy_radio_j[row] = radio_j
         rec.latency_s[row] = latency
         if self._observe_outcome is not None:
-            self._observe_outcome(request[TARGET], latency, radio_j, latency <= world._deadline[dev], row)
+            self._observe_outcome(request[TARGET], latency, radio_j, latency <= self._deadline[dev], row)
