@@ -141,6 +141,16 @@ class Serving:
         obs.server_version = world.global_version
         return obs
 
+    def _access_hop_done(self, request: list, now: float, nbytes: float, uplink: bool, measured_bps: list[float]
+                         ) -> None:
+        """A transfer on the device's access link ends: its radio energy and time, and the device's new
+        throughput estimate (EWMA of nbytes over the time the transfer took)."""
+        dev = request[DEV]
+        took = now - request[MARK]
+        request[RADIO] += self.energy.radio_end(dev, now, nbytes, took, uplink)
+        request[TRANSFER] += took
+        measured_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - measured_bps[dev])
+
     def _on_promoted_up(self, request: list) -> None:
         self._up_link[request[DEV]].send(self._up_bytes, self._uploaded, request)
 
@@ -148,12 +158,7 @@ class Serving:
         now = self.env._now
         world = self.world
         dev = request[DEV]
-        took = now - request[MARK]
-        nbytes = self._up_bytes
-        request[RADIO] += self.energy.radio_end(dev, now, nbytes, took, True)
-        request[TRANSFER] += took
-        up_bps = self._up_bps
-        up_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - up_bps[dev])
+        self._access_hop_done(request, now, self._up_bytes, True, self._up_bps)
         if request[TARGET] == EDGE:
             rtt = self._access_rtt[dev]
             start = world.edge_server.admit(now, world._edge_compute)
@@ -161,7 +166,7 @@ class Serving:
             self._serve(request, now, start, world._edge_compute, rtt, self._reply_at_access)
         else:
             request[MARK] = now
-            world.wan_up.send(nbytes, self._wan_uploaded, request)
+            world.wan_up.send(self._up_bytes, self._wan_uploaded, request)
 
     def _on_wan_uploaded(self, request: list) -> None:
         now = self.env._now
@@ -214,13 +219,10 @@ class Serving:
         now = self.env._now
         rec = self.recorder
         row, dev = request[ROW], request[DEV]
-        took = now - request[MARK]
-        nbytes = self._down_bytes
-        radio_j = request[RADIO] + self.energy.radio_end(dev, now, nbytes, took, False)
-        down_bps = self._down_bps
-        down_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - down_bps[dev])
+        self._access_hop_done(request, now, self._down_bytes, False, self._down_bps)
+        radio_j = request[RADIO]
         latency = now - request[ARRIVAL]
-        rec.transfer_s[row] = request[TRANSFER] + took
+        rec.transfer_s[row] = request[TRANSFER]
         rec.energy_radio_j[row] = radio_j
         rec.latency_s[row] = latency
         if self._observe_outcome is not None:
