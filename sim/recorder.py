@@ -56,7 +56,8 @@ class Recorder:
             self.capacity *= 2
         for name, column in self.columns.items():
             grown = _empty(name, self.capacity)
-            grown[: self.size] = column[: self.size]
+            # every old row, not only the `size` counted ones: arrivals ahead of the clock are written already
+            grown[: len(column)] = column
             self.columns[name] = grown
         self._bind()
 
