@@ -1,11 +1,11 @@
 """The `edgefed` command line: run, validate."""
 from __future__ import annotations
 
+import functools
 import os
-import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim import scenario as scenarios
+from sim.rundir import RunDirError, prepare_run_directory, run_dir_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="edgefed: federated edge-cloud collaboration simulator.")
@@ -26,6 +27,43 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _os_error_line(exc: OSError) -> str:
+    """'PATH: reason', the path being the one the operating system names (both, for a rename)."""
+    reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+    paths = [os.fsdecode(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
+
+
+def _one_line_errors(command: Callable) -> Callable:
+    """A file-system error in any command is one `error: PATH: reason` line and exit 2, not a traceback."""
+    @functools.wraps(command)
+    def guarded(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RunDirError as exc:
+            _fail(str(exc))
+        except OSError as exc:
+            _fail(_os_error_line(exc))
+    return guarded
+
+
+def _prepare_out(target: Path) -> None:
+    """Before simulating: refuse a directory a run must not replace, fail on an unwritable one, report clean-ups."""
+    try:
+        notes = prepare_run_directory(target)
+    except RunDirError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{target}: cannot write the run directory: {exc.strerror or exc}")
+    for note in notes:
+        err_console.print(f"note: {note}", markup=False)
+
+
+def _progress(columns: tuple) -> Progress:
+    # off when stderr is not a terminal: a transient bar would still leave a blank line in a log
+    return Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal)
+
+
 def _load(path: Path) -> scenarios.Scenario:
     try:
         return scenarios.load(path)
@@ -34,6 +72,7 @@ def _load(path: Path) -> scenarios.Scenario:
 
 
 @app.command()
+@_one_line_errors
 def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) -> None:
     """Check a scenario file; print one line per problem (exit 2) or a one-line summary."""
     loaded = _load(scenario)
@@ -42,6 +81,7 @@ def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) ->
 
 
 @app.command()
+@_one_line_errors
 def profiles() -> None:
     """List the device and link catalogue with the source of every number."""
     from sim.profiles import DEVICES, LINKS
@@ -91,6 +131,7 @@ def _headline(summary: dict) -> Table:
 
 
 @app.command()
+@_one_line_errors
 def run(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
     out: Optional[Path] = typer.Option(None, "--out", help="run directory [default: runs/<name>-seed<N>]"),
@@ -110,12 +151,11 @@ def run(
     except scenarios.ScenarioError as exc:
         _fail(str(exc))
     suffix = "" if federation is not False else "-nofl"
-    target = out or Path("runs") / f"{loaded.name}-seed{loaded.seed}{suffix}"
-    if target.exists() and not target.is_dir():
-        _fail(f"{target}: --out must be a directory, and a file is there")
+    target = out or Path("runs") / f"{run_dir_name(loaded.name)}-seed{loaded.seed}{suffix}"
+    _prepare_out(target)
     started = time.perf_counter()
     columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[sim]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with _progress(columns) as progress:
         task = progress.add_task("run", total=loaded.duration, sim="")
         result = run_scenario(loaded, progress=lambda now: progress.update(
             task, completed=now, sim=f"{now / 3600:.2f} h of {loaded.duration / 3600:.2f} h"))
@@ -128,6 +168,7 @@ def run(
 
 
 @app.command()
+@_one_line_errors
 def compare(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
     policies: str = typer.Option(..., "--policies", help="comma-separated policy names"),
@@ -144,10 +185,13 @@ def compare(
     if not names or unknown:
         _fail(f"--policies: unknown policy {', '.join(unknown) or '(none given)'}; allowed: "
               f"{', '.join(sorted(registry()))}")
-    target = out or Path("runs") / f"{loaded.name}-compare"
+    target = out or Path("runs") / f"{run_dir_name(loaded.name)}-compare"
     seed_list = [loaded.seed + i for i in range(seeds)]
+    for name in names:  # the run directories sim.compare.compare writes, checked before any simulation
+        for seed in seed_list:
+            _prepare_out(target / "runs" / f"{name}-seed{seed}")
     columns = (TextColumn("[bold]comparing"), BarColumn(), TextColumn("{task.fields[last]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with _progress(columns) as progress:
         task = progress.add_task("compare", total=len(names) * len(seed_list), last="")
         rows = run_comparison(loaded, names, seed_list, target,
                               progress=lambda done: progress.update(task, advance=1, last=done))
@@ -160,11 +204,12 @@ def compare(
     out_console.print(table)
     from plots.compare import write_report
 
-    write_report(sorted((target / "runs").iterdir()), target)
+    write_report(sorted(d for d in (target / "runs").iterdir() if not d.name.startswith(".")), target)
     out_console.print(f"wrote {target}/comparison.csv, report.md, report.html and plots/", markup=False)
 
 
 @app.command()
+@_one_line_errors
 def plot(
     run_dirs: list[Path] = typer.Argument(..., help="one run directory, or several to compare"),
     out: Optional[Path] = typer.Option(None, "--out", help="comparison output [default: <common parent>/comparison]"),
@@ -176,6 +221,7 @@ def plot(
 
 
 @app.command()
+@_one_line_errors
 def sweep(
     sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to attach to [default: RAY_ADDRESS, "
@@ -188,6 +234,7 @@ def sweep(
 
 
 @app.command()
+@_one_line_errors
 def calibrate(
     hidden: int = typer.Option(64, help="edge model hidden size"),
     layers: int = typer.Option(2, help="edge model layers"),
@@ -200,12 +247,16 @@ def calibrate(
 
 
 def main() -> None:
+    from sim import interrupts
+
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     try:
         app()
-    except KeyboardInterrupt:
-        err_console.print("interrupted: no run directory was written for the unfinished run", markup=False)
-        sys.exit(130)
+    except SystemExit as done:
+        # typer ends a KeyboardInterrupt as a silent exit 130: say what an interrupted command left behind
+        if interrupts.swallowed_by_typer(done):
+            err_console.print("interrupted: no run directory was written for the unfinished run", markup=False)
+        interrupts.exit_process(done.code)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import numpy as np
 
 from sim import scenario as scenarios
 from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
+from sim.interrupts import stop_ray_on_interrupt
 from sim.rundir import atomic_directory, write_csv, write_json, write_parquet
 from sim.summary import device_rows, summarize
 from sim.world import World
@@ -69,14 +70,15 @@ def _simulate_flower(server_app, holder: dict, supernodes: int, wanted: str) -> 
 
     from clients.app import make_client_app
 
-    run_simulation(
-        server_app=server_app,
-        client_app=make_client_app(),
-        num_supernodes=supernodes,
-        backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                        "init_args": {"num_cpus": os.cpu_count() or 1, "include_dashboard": False,
-                                      "log_to_driver": False}},
-    )
+    with stop_ray_on_interrupt():  # Ctrl-C: Ray ends in seconds, Flower's stuck threads are not waited for
+        run_simulation(
+            server_app=server_app,
+            client_app=make_client_app(),
+            num_supernodes=supernodes,
+            backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                            "init_args": {"num_cpus": os.cpu_count() or 1, "include_dashboard": False,
+                                          "log_to_driver": False}},
+        )
     if wanted not in holder:
         raise RuntimeError("the Flower run did not finish (see Flower's log above)")
     return holder
