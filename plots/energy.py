@@ -17,6 +17,8 @@ def draw_energy_per_request(run_dir: Path):
     """Stacked bars: each class's device energy by component over the requests it served (mJ per request).
 
     Left: all components; right: without idle, which otherwise hides the components a policy can change.
+    These are the device ledgers, federated training and transfers included: a right-panel bar is the
+    class's device_energy_per_request_j (summary.json), not its requests' own energy_per_request_j.
     """
     devices = read_csv(run_dir, "devices.csv", floats=tuple(f"energy_{c}_j" for c in COMPONENTS))
     if devices is None:
@@ -39,7 +41,7 @@ def draw_energy_per_request(run_dir: Path):
         ax.set_ylim(0, max(bottom.max(), 1e-9) * 1.08)
         ax.set_title(title)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0].set_ylabel("device energy per served request (mJ)")
+    axes[0].set_ylabel("device energy per served request (mJ),\nfederated learning included")
     fig.suptitle(f"{scenario_name(run_dir)}: energy per request by component", fontsize=8)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles[::-1], labels[::-1], loc="outside right upper")

@@ -17,7 +17,10 @@ METRICS = {  # column -> how to read it from summary.json
     "latency_mean_ms": lambda s: s["latency_mean_s"] * 1e3,
     "latency_p95_ms": lambda s: s["latency_p95_s"] * 1e3,
     "deadline_miss_pct": lambda s: s["deadline_miss_rate"] * 100,
+    # a served request's own compute and radio energy, the radio tails its transfers left included
     "energy_per_request_mj": lambda s: s["energy_per_request_j"] * 1e3,
+    # the devices' whole active energy (federated training and transfers too) per served request
+    "device_energy_per_request_mj": lambda s: s["device_energy_per_request_j"] * 1e3,
     "forecast_mse": lambda s: s["forecast_mse"],
     "bytes_offloaded": lambda s: s["bytes_offloaded"],
     "dropped": lambda s: s["dropped"],

@@ -1,11 +1,18 @@
 """Device energy: batteries with harvesting, idle and compute power, and the radio state machine."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sim.harvest import Solar
 from sim.profiles import DeviceProfile, LinkProfile
 
+if TYPE_CHECKING:
+    from sim.recorder import Recorder
+
 COMPONENTS = ("compute", "radio_tx", "radio_rx", "radio_tail", "idle")
+ACTIVE_COMPONENTS = COMPONENTS[:-1]  # all but idle: what serving requests and federated learning spent
 NO_PROMOTION = (0.0, 0.0)  # (delay s, energy J) of a transfer that finds the radio active or in its tail
+NO_REQUEST = -1  # the row of a transfer no request made (federated model downloads and update uploads)
 
 
 class FleetEnergy:
@@ -22,6 +29,11 @@ class FleetEnergy:
     and the previous tail is charged in full. Active power is linear in throughput,
     P = a_u*up_Mbps + a_d*down_Mbps + b, so a transfer of S bytes over d seconds costs
     a * 8S/1e6 + b * d joules.
+
+    Attribution: a request's radio joules (promotion, transfer and tail) are also billed to its row of
+    the recorder's energy_radio_j, as they are spent. A tail belongs to the request whose transfer
+    ended when the radio went idle, however the tail ends (in full, cut by the next transfer, or by the
+    end of the run); federated transfers have no row, so theirs stay in the device ledger only.
     """
 
     def __init__(self, devices: list[DeviceProfile], links: list[LinkProfile], batteries: list[float | None],
@@ -48,6 +60,11 @@ class FleetEnergy:
         self._last = [0.0] * n
         self._radio_active = [0] * n
         self._radio_idle_since: list[float | None] = [None] * n  # end of the last transfer (tail start)
+        self._tail_owner = [NO_REQUEST] * n  # row of the request whose transfer left the radio idle
+        self.recorder: Recorder | None = None  # where requests' radio joules are billed (World sets it)
+        # a memoryview of the recorder's energy_radio_j: a float32 += through it costs half of numpy's
+        self._billed_column = None
+        self._billed = None
 
     # --- battery ------------------------------------------------------------------------------
     def _gain(self, dev: int, level: float, joules: float) -> float:
@@ -109,9 +126,14 @@ class FleetEnergy:
         self._settle(dev, now)
         return max(0.0, self.level_j[dev] / capacity)
 
-    def _charge(self, dev: int, ledger: list[float], joules: float, now: float) -> None:
-        """Book joules to a component's ledger and, on a battery, take them from it."""
+    def _charge(self, dev: int, ledger: list[float], joules: float, now: float, row: int = NO_REQUEST) -> None:
+        """Book joules to a component's ledger and to request `row`, and on a battery take them from it."""
         ledger[dev] += joules
+        if row >= 0:
+            column = self.recorder.energy_radio_j
+            if column is not self._billed_column:  # the recorder grew: its columns are new arrays
+                self._billed_column, self._billed = column, memoryview(column)
+            self._billed[row] += joules
         if self.level_j[dev] is None:
             return
         if now > self._last[dev]:  # not yet brought up to this instant
@@ -129,8 +151,8 @@ class FleetEnergy:
         return joules
 
     # --- radio ----------------------------------------------------------------------------------
-    def radio_start(self, dev: int, now: float) -> tuple[float, float]:
-        """A transfer starts: returns (promotion delay s, promotion energy J) and settles the tail."""
+    def radio_start(self, dev: int, now: float, row: int = NO_REQUEST) -> tuple[float, float]:
+        """Request `row`'s transfer starts: returns (promotion delay s, promotion energy J) and settles the tail."""
         active = self._radio_active[dev]
         self._radio_active[dev] = active + 1
         if active:
@@ -139,12 +161,13 @@ class FleetEnergy:
         link = self.links[dev]
         if idle_since is not None:
             gap = now - idle_since
-            if gap < link.tail_s:  # still in the tail: it ends here, no promotion
-                self._charge(dev, self._tail_j, gap * link.tail_w, now)
+            # the tail ends here (cut short, or run in full): it is the request's that left the radio idle
+            if gap < link.tail_s:  # still in the tail: no promotion
+                self._charge(dev, self._tail_j, gap * link.tail_w, now, self._tail_owner[dev])
                 return NO_PROMOTION
-            self._charge(dev, self._tail_j, link.tail_s * link.tail_w, now)
+            self._charge(dev, self._tail_j, link.tail_s * link.tail_w, now, self._tail_owner[dev])
         promotion_j = link.promotion_s * link.promotion_w
-        self._charge(dev, self._tx_j, promotion_j, now)
+        self._charge(dev, self._tx_j, promotion_j, now, row if promotion_j else NO_REQUEST)  # WiFi: none
         return link.promotion_s, promotion_j
 
     def radio_idle_s(self, dev: int, now: float) -> float:
@@ -154,16 +177,21 @@ class FleetEnergy:
         since = self._radio_idle_since[dev]
         return float("inf") if since is None else now - since
 
-    def radio_end(self, dev: int, now: float, nbytes: float, seconds: float, uplink: bool) -> float:
-        """A transfer of nbytes that took `seconds` ends; returns its active-radio joules."""
+    def radio_end(self, dev: int, now: float, nbytes: float, seconds: float, uplink: bool,
+                  row: int = NO_REQUEST) -> float:
+        """Request `row`'s transfer of nbytes that took `seconds` ends; returns its active-radio joules.
+
+        If it leaves the radio idle, the tail that follows is the request's.
+        """
         link = self.links[dev]
         slope = link.a_up_w_per_mbps if uplink else link.a_down_w_per_mbps
         joules = slope * nbytes * 8e-6 + link.base_w * seconds
-        self._charge(dev, self._tx_j if uplink else self._rx_j, joules, now)
+        self._charge(dev, self._tx_j if uplink else self._rx_j, joules, now, row)
         active = self._radio_active[dev] - 1
         self._radio_active[dev] = active
         if not active:
             self._radio_idle_since[dev] = now
+            self._tail_owner[dev] = row
         return joules
 
     # --- end of run -----------------------------------------------------------------------------
@@ -173,7 +201,8 @@ class FleetEnergy:
             idle_since = self._radio_idle_since[dev]
             if idle_since is not None and not self._radio_active[dev]:
                 link = self.links[dev]
-                self._charge(dev, self._tail_j, min(end_s - idle_since, link.tail_s) * link.tail_w, end_s)
+                tail_j = min(end_s - idle_since, link.tail_s) * link.tail_w
+                self._charge(dev, self._tail_j, tail_j, end_s, self._tail_owner[dev])
                 self._radio_idle_since[dev] = None
             if self.level_j[dev] is None:
                 self._idle_j[dev] += self.idle_w[dev] * end_s

@@ -19,7 +19,7 @@ COLUMNS: dict[str, type] = {
     "queue_s": np.float32,  # waiting for a CPU (device or server)
     "transfer_s": np.float32,  # time on shared links (and radio promotion)
     "energy_compute_j": np.float32,
-    "energy_radio_j": np.float32,  # transmit + receive + promotion; tails are per device
+    "energy_radio_j": np.float32,  # promotion + transmit + receive + the tails its transfers left (FleetEnergy)
     "dropped": np.int8,
     "forecast_error": np.float32,  # prediction - truth (z-scored); NaN where unavailable
     "baseline_error": np.float32,  # persistence forecast error on the same hour

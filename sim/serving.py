@@ -3,9 +3,10 @@
 This is the event loop's hot path (performance rules in DESIGN.md): per request it does a few list
 lookups, one policy call and a handful of column writes. An offloaded request in flight is one small
 list, [row, device, target, stage start, transfer s, radio J, arrival], passed from hop to hop; its
-totals go into the recorder's columns once, when the reply is delivered. Arrivals are the calendar's fed
-stream; everything else that takes time is a calendar entry: a radio promotion, a link's next departure, a
-server's reply.
+totals go into the recorder's columns once, when the reply is delivered, except its radio energy, which
+FleetEnergy bills to the row as it is spent (the tail after the reply comes later). Arrivals are the
+calendar's fed stream; everything else that takes time is a calendar entry: a radio promotion, a link's
+next departure, a server's reply.
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ class Serving:
             if self._observe_outcome is not None:
                 self._observe_outcome(LOCAL, latency, joules, latency <= self._deadline[dev], row)
             return
-        delay, joules = energy.radio_start(dev, now)
+        delay, joules = energy.radio_start(dev, now, row)
         request = [row, dev, target, now + delay, delay, joules, now]
         if delay > 0.0:
             self.calendar.at(now + delay, self._start_upload, request)
@@ -147,7 +148,7 @@ class Serving:
         throughput estimate (EWMA of nbytes over the time the transfer took)."""
         dev = request[DEV]
         took = now - request[MARK]
-        request[RADIO] += self.energy.radio_end(dev, now, nbytes, took, uplink)
+        request[RADIO] += self.energy.radio_end(dev, now, nbytes, took, uplink, request[ROW])
         request[TRANSFER] += took
         measured_bps[dev] += THROUGHPUT_EWMA * (nbytes * 8.0 / (took if took > 1e-9 else 1e-9) - measured_bps[dev])
 
@@ -203,7 +204,7 @@ class Serving:
         """The reply starts down the access link (after the radio's promotion if it went idle)."""
         now = self.env._now
         dev = request[DEV]
-        delay, joules = self.energy.radio_start(dev, now)
+        delay, joules = self.energy.radio_start(dev, now, request[ROW])
         request[RADIO] += joules
         request[TRANSFER] += delay
         request[MARK] = now + delay
@@ -220,10 +221,9 @@ class Serving:
         rec = self.recorder
         row, dev = request[ROW], request[DEV]
         self._access_hop_done(request, now, self._down_bytes, False, self._down_bps)
-        radio_j = request[RADIO]
         latency = now - request[ARRIVAL]
         rec.transfer_s[row] = request[TRANSFER]
-        rec.energy_radio_j[row] = radio_j
         rec.latency_s[row] = latency
         if self._observe_outcome is not None:
-            self._observe_outcome(request[TARGET], latency, radio_j, latency <= self._deadline[dev], row)
+            # promotion and transfer joules only: the tail that follows is not known yet (the row gets it later)
+            self._observe_outcome(request[TARGET], latency, request[RADIO], latency <= self._deadline[dev], row)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.energy import COMPONENTS
+from sim.energy import ACTIVE_COMPONENTS, COMPONENTS
 from sim.policies import TARGET_NAMES
 from clients.model import MODEL_NAMES
 from sim.recorder import SERVED, UNFINISHED
@@ -19,13 +19,16 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
     served = table["dropped"] == SERVED
     latency = table["latency_s"][served]
     met = latency <= table["deadline_s"][served]
-    per_request_j = table["energy_compute_j"][served] + table["energy_radio_j"][served]
+    # compute + radio (promotion, transfer and the tails it left) of each served request, summed in float64
+    per_request_j = table["energy_compute_j"][served].astype(np.float64) + table["energy_radio_j"][served]
     errors = table["forecast_error"][served]
     baseline = table["baseline_error"][served]
     both = np.isfinite(errors) & np.isfinite(baseline)
     count = int(served.sum())
     unfinished = int(np.count_nonzero(table["dropped"] == UNFINISHED))
     device_total = {c: float(np.sum(energy_by_component[c])) for c in energy_by_component}
+    # the devices' ledgers above idle: the requests' own energy plus federated training and transfers
+    device_active_j = sum(device_total[c] for c in ACTIVE_COMPONENTS)
     return {
         "policy": policy,
         "seed": seed,
@@ -40,6 +43,7 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
         "latency_p95_s": float(np.percentile(latency, 95)) if count else None,
         "deadline_miss_rate": float(1.0 - met.mean()) if count else None,
         "energy_per_request_j": float(per_request_j.mean()) if count else None,
+        "device_energy_per_request_j": device_active_j / count if count else None,
         "device_energy_j": device_total,
         "bytes_offloaded": float(table["bytes_up"][served].sum()),
         "forecast_scored": int(both.sum()),

@@ -38,7 +38,9 @@ from sim.compare import mean_ci
 if TYPE_CHECKING:
     from sim import runner
 
-METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j", "forecast_mse", "dropped")
+# energy_per_request_j includes the radio tails a request's transfers left; device_energy_per_request_j adds FL
+METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j",
+           "device_energy_per_request_j", "forecast_mse", "dropped")
 ParamValue = float | int | str | bool
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import math
 import re
 
-_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+from sim.limits import shown  # messages echo the input, cut to about a line
+
+# digits[.digits] or .digits: one way to match each string, so a long run of digits is not retried quadratically
+_NUMBER = r"((?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
 
 # seconds per unit
 _TIME = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -24,18 +27,18 @@ class UnitError(ValueError):
 
 def _parse(text: object, table: dict[str, float], kind: str, example: str) -> float:
     if isinstance(text, bool):
-        raise UnitError(f"expected a {kind} such as {example!r}, got {text!r}")
+        raise UnitError(f"expected a {kind} such as {example!r}, got {shown(text)}")
     if isinstance(text, (int, float)):
-        raise UnitError(f"expected a {kind} with a unit such as {example!r}, got bare number {text!r}")
+        raise UnitError(f"expected a {kind} with a unit such as {example!r}, got bare number {shown(text)}")
     if not isinstance(text, str):
         raise UnitError(f"expected a {kind} such as {example!r}, got {type(text).__name__}")
     match = re.fullmatch(_NUMBER + r"\s*([A-Za-z]+)", text.strip())
     if match is None or match.group(2) not in table:
         allowed = ", ".join(table)
-        raise UnitError(f"expected a {kind} such as {example!r} (units: {allowed}), got {text!r}")
+        raise UnitError(f"expected a {kind} such as {example!r} (units: {allowed}), got {shown(text)}")
     value = float(match.group(1)) * table[match.group(2)]
     if not math.isfinite(value):
-        raise UnitError(f"expected a finite {kind}, got {text!r}")
+        raise UnitError(f"expected a finite {kind}, got {shown(text)}")
     return value
 
 
@@ -72,4 +75,4 @@ def event_rate_per_s(text: object) -> float:
             value = float(match.group(1)) / _TIME[match.group(2)]
             if math.isfinite(value):
                 return value
-    raise UnitError(f"expected an event rate such as '2/min' (per: {', '.join(_TIME)}), got {text!r}")
+    raise UnitError(f"expected an event rate such as '2/min' (per: {', '.join(_TIME)}), got {shown(text)}")

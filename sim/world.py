@@ -125,6 +125,7 @@ class World:
                                            bursty=tuple(np.array(burst, float).T) if burst else None)
         expected = int(self._rates.sum() * self.duration_s * 1.05) + 16
         self.recorder = Recorder(recorder_capacity or expected)
+        self.energy.recorder = self.recorder  # requests' radio joules, tails included, go to their rows
         self._compute_s = [(c, self._edge_compute, self._cloud_compute) for c in self._local_compute]
         self.serving = Serving(self, arrivals)
         self.serving.start()
@@ -247,7 +248,10 @@ class World:
         return start, start + seconds
 
     def transfer(self, dev: int, nbytes: float, uplink: bool, on_done: Callable[[], None]) -> None:
-        """Carry a model or an update between device and cloud over the access link and the WAN."""
+        """Carry a model or an update between device and cloud over the access link and the WAN.
+
+        No request row: its radio joules, tail included, stay in the device's ledger.
+        """
         hops = [self._up_link[dev], self.wan_up] if uplink else [self.wan_down, self._down_link[dev]]
         access_first = uplink
         env, energy = self.env, self.energy

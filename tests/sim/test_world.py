@@ -173,10 +173,11 @@ def test_a_microcontroller_offloading_over_lora_pays_the_closed_form_time_and_en
     compute = cost.flops_per_inference / 1e9
     np.testing.assert_allclose(t["latency_s"], t_up + compute + lora.rtt_s + t_down, rtol=1e-6)
     radio = lora.a_up_w_per_mbps * up * 8e-6 + lora.base_w * (t_up + t_down)  # tx above Rx while sending, Rx base
-    np.testing.assert_allclose(t["energy_radio_j"], radio, rtol=1e-5)
-    # the uplink's receive windows stay open until the reply starts (compute + RTT later), the reply's for a full 2 s
-    tails = 6 * (min(compute + lora.rtt_s, lora.tail_s) + lora.tail_s)
-    assert world.energy.spent["radio_tail"][0] == pytest.approx(tails * lora.tail_w, rel=1e-6)
+    # the uplink's receive windows stay open until the reply starts (compute + RTT later), the reply's for a full 2 s;
+    # both tails belong to the request that opened them
+    tail_s = min(compute + lora.rtt_s, lora.tail_s) + lora.tail_s
+    np.testing.assert_allclose(t["energy_radio_j"], radio + tail_s * lora.tail_w, rtol=1e-5)
+    assert world.energy.spent["radio_tail"][0] == pytest.approx(6 * tail_s * lora.tail_w, rel=1e-6)
 
 
 def test_requests_still_in_flight_at_the_end_are_unfinished_not_instant():

@@ -1,10 +1,12 @@
-"""Energy conservation: for every device, components == battery drain + harvest, to 1e-9 relative."""
+"""Energy conservation: for every device, components == battery drain + harvest, to 1e-9 relative; without
+federation, the requests' energy columns sum to the ledgers' energy above idle (float32 columns: 1e-5)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sim import scenario as scenarios
-from sim.energy import COMPONENTS
+from sim.energy import ACTIVE_COMPONENTS, COMPONENTS
 from sim.world import World
 
 
@@ -46,5 +48,9 @@ def test_components_equal_drain_plus_harvest(policy):
     assert checked == 7
     # the scenario really exercises deaths, revivals and harvesting
     assert sum(energy.deaths) >= 3 and sum(energy.harvested_j) > 0
-    dropped = world.recorder.table()["dropped"]
+    table = world.recorder.table()
+    dropped = table["dropped"]
     assert 0 < int((dropped == 1).sum()) < len(dropped)
+    # every joule above idle was some request's, radio tails included (through deaths and revivals too)
+    billed = np.sum(table["energy_compute_j"], dtype=np.float64) + np.sum(table["energy_radio_j"], dtype=np.float64)
+    assert billed == pytest.approx(sum(sum(energy.spent[c]) for c in ACTIVE_COMPONENTS), rel=1e-5)
