@@ -60,6 +60,7 @@ def test_federated_run_writes_complete_run_directory(tmp_path):
     assert scenarios.load(out / "scenario.yaml") == result.scenario
 
 
+@pytest.mark.slow  # pretrains through Flower on Ray
 def test_same_seed_same_results_without_federation(tmp_path):
     plain = tiny(federation={"enabled": False})
     first, second = run_scenario(plain), run_scenario(plain)

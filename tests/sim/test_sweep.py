@@ -110,6 +110,7 @@ def test_changed_sweep_does_not_reuse_runs_of_another_scenario(tmp_path):
         sweep.run_sweep(changed, parallel=False)
 
 
+@pytest.mark.slow  # starts a local Ray
 def test_sweep_on_local_ray(tmp_path):
     """The same grid through Ray tasks (local Ray, 2 CPUs); one start of Ray (about 6-8 s)."""
     path = _sweep_file(tmp_path)
