@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sim.harvest import Solar
-from sim.profiles import DeviceProfile, LinkProfile
+from sim.catalogue import DeviceProfile, LinkProfile
 
 COMPONENTS = ("compute", "radio_tx", "radio_rx", "radio_tail", "idle")
 NO_PROMOTION = (0.0, 0.0)  # (delay s, energy J) of a transfer that finds the radio active or in its tail

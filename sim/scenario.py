@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
+from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
                       field_validator, model_validator)
 
 from sim import units
-from sim.profiles import DEVICES, LINKS
+from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN
 
 
 class ScenarioError(Exception):
@@ -99,7 +99,7 @@ class ProfileOverride(Strict):
     active_w: float | None = Field(default=None, gt=0)
     ram_bytes: float | None = Field(default=None, gt=0)
     battery: Energy | None = None
-    sources: str | None = None
+    source: str | None = Field(default=None, validation_alias=AliasChoices("source", "sources"))  # "sources": the old key
 
 
 class FleetGroup(Strict):
@@ -148,17 +148,17 @@ def read_trace(path: str) -> list[tuple[float, float, float]]:
     return sorted(rows)
 
 
-class EdgeServer(Strict):
-    cores: int = Field(default=8, ge=1)
-    speed: float = Field(default=5e10, gt=0, description="FLOP/s per core")
+class EdgeServer(Strict):  # defaults: the catalogue's edge server (sim/catalogue/servers.yaml)
+    cores: int = Field(default=EDGE_SERVER.cores, ge=1)
+    speed: float = Field(default=EDGE_SERVER.core_flops_per_s, gt=0, description="FLOP/s per core")
 
 
-class Cloud(Strict):
-    cores: int = Field(default=64, ge=1)
-    speed: float = Field(default=1e11, gt=0, description="FLOP/s per core")
-    wan_up: Bitrate = 100e6
-    wan_down: Bitrate = 100e6
-    wan_rtt: Duration = 0.040
+class Cloud(Strict):  # defaults: the catalogue's cloud and WAN (sim/catalogue/servers.yaml)
+    cores: int = Field(default=CLOUD.cores, ge=1)
+    speed: float = Field(default=CLOUD.core_flops_per_s, gt=0, description="FLOP/s per core")
+    wan_up: Bitrate = WAN.up_bps
+    wan_down: Bitrate = WAN.down_bps
+    wan_rtt: Duration = WAN.rtt_s
 
 
 class ModelConfig(Strict):
@@ -289,7 +289,7 @@ class Scenario(Strict):
         changes = override.model_dump(exclude_none=True, exclude={"base", "battery"})
         if override.battery is not None:
             changes["battery_j"] = override.battery
-        changes.setdefault("sources", f"scenario override of {override.base or name}")
+        changes.setdefault("source", f"scenario override of {override.base or name}")
         return dataclasses.replace(DEVICES[override.base or name], name=name, **changes)
 
     @property
