@@ -10,7 +10,8 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
                       field_validator, model_validator)
 
 from sim import units
-from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN
+from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
+from sim.catalogue.overrides import LinkOverride
 
 
 class ScenarioError(Exception):
@@ -101,6 +102,11 @@ class ProfileOverride(Strict):
     battery: Energy | None = None
     source: str | None = Field(default=None, validation_alias=AliasChoices("source", "sources"))  # "sources": the old key
 
+    def changes(self) -> dict[str, Any]:
+        """The DeviceProfile fields this override sets (the battery in joules, as battery_j)."""
+        changes = self.model_dump(exclude_none=True, exclude={"base", "battery"})
+        return changes if self.battery is None else {**changes, "battery_j": self.battery}
+
 
 class FleetGroup(Strict):
     profile: str
@@ -119,13 +125,6 @@ class FleetGroup(Strict):
         if trace is not None:
             read_trace(trace)
         return trace
-
-    @field_validator("link")
-    @classmethod
-    def _known_link(cls, link: str) -> str:
-        if link not in LINKS:
-            raise ValueError(f"unknown link {link!r}; allowed: {', '.join(LINKS)}")
-        return link
 
 
 def read_trace(path: str) -> list[tuple[float, float, float]]:
@@ -249,6 +248,7 @@ class Scenario(Strict):
     duration: Duration
     policy: PolicyConfig = PolicyConfig()
     profiles: dict[str, ProfileOverride] = Field(default_factory=dict)
+    links: dict[str, LinkOverride] = Field(default_factory=dict)
     fleet: list[FleetGroup] = Field(min_length=1)
     edge: EdgeServer = EdgeServer()
     cloud: Cloud = Cloud()
@@ -259,18 +259,17 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _known_profiles(self) -> "Scenario":
-        for name, override in self.profiles.items():
-            if override.base is not None and override.base not in DEVICES:
-                raise _FieldError(f"profiles.{name}.base",
-                                  f"unknown profile {override.base!r}; allowed: {', '.join(DEVICES)}")
-            if override.base is None and name not in DEVICES:
-                raise _FieldError(f"profiles.{name}", "a new profile needs `base: <catalogue profile>`; "
-                                  f"catalogue: {', '.join(DEVICES)}")
-        known = list(DEVICES) + [n for n in self.profiles if n not in DEVICES]
+        for problem in (overrides.first_problem("profiles", "profile", self.profiles, DEVICES),
+                        overrides.first_problem("links", "link", self.links, LINKS)):
+            if problem is not None:
+                raise _FieldError(*problem)
+        devices, links = overrides.known_names(self.profiles, DEVICES), overrides.known_names(self.links, LINKS)
         for i, group in enumerate(self.fleet):
-            if group.profile not in known:
+            if group.profile not in devices:
                 raise _FieldError(f"fleet[{i}].profile",
-                                  f"unknown profile {group.profile!r}; allowed: {', '.join(known)}")
+                                  f"unknown profile {group.profile!r}; allowed: {', '.join(devices)}")
+            if group.link not in links:
+                raise _FieldError(f"fleet[{i}].link", f"unknown link {group.link!r}; allowed: {', '.join(links)}")
         if self.models.cloud is not None and self.federation.pretrain.rounds == 0:
             raise _FieldError("models.cloud", "the cloud model is trained by federated pretraining: "
                               "set federation.pretrain.rounds >= 1 (or drop models.cloud)")
@@ -280,17 +279,12 @@ class Scenario(Strict):
         return self
 
     def device_profile(self, name: str):
-        """The catalogue profile `name` with this scenario's overrides applied."""
-        import dataclasses
+        """The catalogue device profile `name` with this scenario's `profiles:` override applied."""
+        return overrides.resolve(DEVICES, name, self.profiles.get(name))
 
-        override = self.profiles.get(name)
-        if override is None:
-            return DEVICES[name]
-        changes = override.model_dump(exclude_none=True, exclude={"base", "battery"})
-        if override.battery is not None:
-            changes["battery_j"] = override.battery
-        changes.setdefault("source", f"scenario override of {override.base or name}")
-        return dataclasses.replace(DEVICES[override.base or name], name=name, **changes)
+    def link_profile(self, name: str):
+        """The catalogue link `name` with this scenario's `links:` override applied."""
+        return overrides.resolve(LINKS, name, self.links.get(name))
 
     @property
     def device_count(self) -> int:
@@ -321,15 +315,19 @@ def _field_path(loc: tuple) -> str:
 
 def _allowed_keys(loc: tuple) -> list[str]:
     model: Any = Scenario
-    for part in loc[:-1]:
+    parts = list(loc[:-1])
+    while parts:
+        part = parts.pop(0)
         if isinstance(part, int):
             continue
         field = model.model_fields.get(part)
         if field is None:
             return []
         annotation = field.annotation
-        inner = getattr(annotation, "__args__", None)
-        model = inner[0] if inner and isinstance(inner[0], type) else annotation
+        if getattr(annotation, "__origin__", None) is dict and parts:
+            parts.pop(0)  # the entry's name, as in profiles.<name>.<field>
+        inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = inner[0] if inner else annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
     return list(model.model_fields)

@@ -10,7 +10,7 @@ import simpy
 
 from clients.model import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
 from sim import workload
-from sim.catalogue import EDGE_SERVER, LINKS, DeviceProfile, LinkProfile
+from sim.catalogue import EDGE_SERVER, DeviceProfile, LinkProfile
 from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.harvest import Solar
@@ -72,7 +72,7 @@ class World:
         self.group_links: list[tuple[SharedLink, SharedLink]] = []
         batteries, kinds, rates, deadlines, panels, revive, scale, burst = [], [], [], [], [], [], [], []
         for g, group in enumerate(scenario.fleet):
-            profile, link = scenario.device_profile(group.profile), LINKS[group.link]
+            profile, link = scenario.device_profile(group.profile), scenario.link_profile(group.link)
             self.group_links.append((SharedLink(calendar, link.up_bps, f"{group.profile}/{link.name}/up"),
                                      SharedLink(calendar, link.down_bps, f"{group.profile}/{link.name}/down")))
             for _ in range(group.count):
