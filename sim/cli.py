@@ -201,12 +201,14 @@ def sweep(
 def calibrate(
     hidden: int = typer.Option(64, help="edge model hidden size"),
     layers: int = typer.Option(2, help="edge model layers"),
+    name: str = typer.Option("this-machine", help="name of the new device profile"),
+    base: str = typer.Option("raspberry-pi-4", help="catalogue device whose power, cores and RAM it keeps"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the profile entry (YAML) here"),
 ) -> None:
-    """Measure the edge model's per-inference latency with ONNX Runtime; print a device-profile entry."""
+    """Measure the edge model's per-inference latency with ONNX Runtime; print a scenario `profiles:` entry."""
     from clients.onnx_export import calibrate_command  # torch loads only for this command
 
-    calibrate_command(hidden=hidden, layers=layers, out=out)
+    calibrate_command(hidden=hidden, layers=layers, name=name, base=base, out=out)
 
 
 def main() -> None:
