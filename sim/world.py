@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import simpy
 
-from clients.model import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
+from clients.spec import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
 from sim import workload
 from sim.catalogue import EDGE_SERVER, DeviceProfile, LinkProfile
 from sim.calendar import Calendar

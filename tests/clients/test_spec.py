@@ -1,5 +1,10 @@
-"""clients/spec.py: the closed-form cost equals what the torch modules count."""
+"""clients/spec.py: the closed-form cost equals what the torch modules count, and sim.world loads no torch."""
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -7,6 +12,7 @@ from clients import spec as specs
 from clients.model import Forecaster
 from clients.spec import ModelSpec, model_cost
 
+ROOT = Path(__file__).resolve().parents[2]
 WINDOWS = (2, 24, 24 * 14)
 
 
@@ -54,3 +60,11 @@ def test_spec_rejects_unknown_cells_and_empty_sizes():
         ModelSpec(cell="rnn")
     with pytest.raises(ValueError, match="hidden, layers and window must be >= 1"):
         ModelSpec(hidden=0)
+
+
+@pytest.mark.parametrize("module", ["clients.spec", "sim.world", "sim.summary", "sim.forecasts"])
+def test_the_engine_imports_without_torch(module):
+    code = f"import sys, {module}; assert 'torch' not in sys.modules, [m for m in sys.modules if 'torch' in m][:5]"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
