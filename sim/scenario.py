@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
                       field_validator, model_validator)
 
 from sim import units
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
-from sim.catalogue.overrides import LinkOverride
+from sim.catalogue.overrides import DeviceOverride, LinkOverride
 
 
 class ScenarioError(Exception):
@@ -88,24 +88,6 @@ class Harvest(Strict):
         if peak <= 0:
             raise ValueError(f"must be > 0, got {peak!r}")
         return peak
-
-
-class ProfileOverride(Strict):
-    """A new device profile (with `base`) or changes to a catalogue one; unset fields keep the base's values."""
-
-    base: str | None = None
-    lstm_flops_per_s: float | None = Field(default=None, gt=0)
-    cores: int | None = Field(default=None, ge=1)
-    idle_w: float | None = Field(default=None, ge=0)
-    active_w: float | None = Field(default=None, gt=0)
-    ram_bytes: float | None = Field(default=None, gt=0)
-    battery: Energy | None = None
-    source: str | None = Field(default=None, validation_alias=AliasChoices("source", "sources"))  # "sources": the old key
-
-    def changes(self) -> dict[str, Any]:
-        """The DeviceProfile fields this override sets (the battery in joules, as battery_j)."""
-        changes = self.model_dump(exclude_none=True, exclude={"base", "battery"})
-        return changes if self.battery is None else {**changes, "battery_j": self.battery}
 
 
 class FleetGroup(Strict):
@@ -247,7 +229,7 @@ class Scenario(Strict):
     seed: int = Field(default=0, ge=0)
     duration: Duration
     policy: PolicyConfig = PolicyConfig()
-    profiles: dict[str, ProfileOverride] = Field(default_factory=dict)
+    profiles: dict[str, DeviceOverride] = Field(default_factory=dict)
     links: dict[str, LinkOverride] = Field(default_factory=dict)
     fleet: list[FleetGroup] = Field(min_length=1)
     edge: EdgeServer = EdgeServer()

@@ -1,14 +1,16 @@
 """A scenario's own catalogue entries: changes to a catalogue entry, or a new entry built on one (`base:`).
 
-The scenario schema (sim/scenario.py) holds the override models; this module checks that they name catalogue
-entries and applies them, the same way for devices (`profiles:`) and links (`links:`).
+The override models are the schema of a scenario's `profiles:` (devices) and `links:`; the functions check
+that they build on catalogue entries and apply them, the same way for both.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Protocol, TypeVar
+from typing import Annotated, Any, Mapping, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from sim import units
 
 Profile = TypeVar("Profile")
 
@@ -19,10 +21,42 @@ class Override(Protocol):
     def changes(self) -> dict[str, Any]: ...
 
 
+def _battery_j(value: Any) -> float:
+    energy = units.energy_j(value)
+    if energy <= 0:
+        raise ValueError(f"must be > 0, got {value!r}")
+    return energy
+
+
+# written like the scenario's other energies ("15Wh"), dumped back in joules that the same parser reads
+Battery = Annotated[float, BeforeValidator(_battery_j), PlainSerializer(lambda v: f"{v!r}J", return_type=str)]
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceOverride(BaseModel):
+    """A new device profile (with `base`) or changes to a catalogue one; unset fields keep the base's values."""
+
+    model_config = _STRICT
+
+    base: str | None = None
+    lstm_flops_per_s: float | None = Field(default=None, gt=0)
+    cores: int | None = Field(default=None, ge=1)
+    idle_w: float | None = Field(default=None, ge=0)
+    active_w: float | None = Field(default=None, gt=0)
+    ram_bytes: float | None = Field(default=None, gt=0)
+    battery: Battery | None = None
+    source: str | None = Field(default=None, validation_alias=AliasChoices("source", "sources"))  # "sources": the old key
+
+    def changes(self) -> dict[str, Any]:
+        """The DeviceProfile fields this override sets (the battery in joules, as battery_j)."""
+        changes = self.model_dump(exclude_none=True, exclude={"base", "battery"})
+        return changes if self.battery is None else {**changes, "battery_j": self.battery}
+
+
 class LinkOverride(BaseModel):
     """A new link (with `base`) or changes to a catalogue one; unset fields keep the base's values (SI units)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     base: str | None = None
     up_bps: float | None = Field(default=None, gt=0)

@@ -65,6 +65,9 @@ def test_a_scenario_without_overrides_uses_the_catalogue_entries_themselves():
     ({"links": {"wifi": {"up_bps": 0}}}, "o.yaml: links.wifi.up_bps: must be > 0.0, got 0"),
     ({"links": {"wifi": {"tail_w": -1}}}, "o.yaml: links.wifi.tail_w: must be >= 0.0, got -1"),
     ({"profiles": {"pi": {"speed": 1}}}, "o.yaml: profiles.pi.speed: unknown key; allowed: base, lstm_flops_per_s,"),
+    ({"profiles": {"pi": {"base": "smartphone", "battery": "0Wh"}}}, "o.yaml: profiles.pi.battery: must be > 0, got '0Wh'"),
+    ({"profiles": {"pi": {"base": "smartphone", "battery": 5}}},
+     "o.yaml: profiles.pi.battery: expected a"),  # the scenario's unit error, as for fleet[].battery
     ({"links": {"sat": {"base": "lte"}}, "fleet": [{"profile": "raspberry-pi-4", "count": 1, "link": "sat2",
                                                     "workload": WORKLOAD}]},
      "o.yaml: fleet[0].link: unknown link 'sat2'; allowed: lte, wifi, 5g, nb-iot, lora, sat"),
