@@ -1,23 +1,8 @@
-"""Forecaster modules (LSTM/GRU -> linear head), their weights as numpy arrays, int8 versions and their cost.
+"""Forecaster modules (LSTM/GRU -> linear head), their weights as numpy arrays and their int8 versions.
 
-Cost model (``model_cost``), per request of one window, counted from the module's parameter shapes:
-
-- recurrent layer, per time step: ``2 * numel`` FLOPs for each weight matrix (multiply-add = 2),
-  ``numel`` for each bias add, plus elementwise work per hidden unit: LSTM 13 (4 adds joining the
-  input and hidden gate parts, 4 activations, 3 for ``c = f*c + i*g``, 1 ``tanh(c)``, 1 ``o*tanh(c)``),
-  GRU 11 (2 adds for r and z, 2 sigmoids, ``r*hn``, one add and ``tanh`` for n, 4 for
-  ``(1-z)*n + z*h``). Closed form per layer and step: LSTM ``8h(in+h) + 8h + 13h``, GRU
-  ``6h(in+h) + 6h + 11h``. Activations count as 1 FLOP each.
-- head: ``2 * hidden + 1``.
-- training one sample costs 3x inference (forward + backward, the backward pass costing about twice
-  the forward: gradients with respect to both activations and weights); the optimiser step is
-  per batch and ignored.
-
-Int8 storage (``bytes_int8``): every weight matrix as int8 with one fp32 scale per tensor (symmetric
-per-tensor, as ``torch.ao.quantization.quantize_dynamic`` stores LSTM/GRU/Linear weights), biases
-in fp32 with each recurrent layer's input and hidden biases summed where the cell allows it
-(LSTM: one 4h bias; GRU: r and z parts summed, the n gate keeps both, so 4h). ``quantize_int8``
-uses exactly this scheme by default (int8 weights, fp32 activations).
+The model ids, ``ModelSpec`` and the closed-form cost (``model_cost``) live in clients/spec.py, which
+imports no torch; they are re-exported here. ``quantize_int8`` stores weights as ``ModelCost.bytes_int8``
+counts them by default (int8 weights with one fp32 scale per tensor, fp32 activations).
 """
 from __future__ import annotations
 
@@ -26,43 +11,15 @@ import functools
 import math
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-_GATES = {"lstm": 4, "gru": 3}
-_ELEMENTWISE_PER_UNIT = {"lstm": 13, "gru": 11}
-_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
-TRAIN_FLOPS_FACTOR = 3.0
+from clients.spec import (CLOUD_MODEL, EDGE_MODEL, MODEL_NAMES, PERSONAL_MODEL, TRAIN_FLOPS_FACTOR,  # noqa: F401
+                          ModelCost, ModelSpec, closed_form_flops, model_cost)
 
-# which model answers a request: the shared global edge model, the larger model the servers serve, or a
-# device's own fine-tuned copy of the edge model (personalisation)
-EDGE_MODEL, CLOUD_MODEL, PERSONAL_MODEL = 0, 1, 2
-MODEL_NAMES = ("edge", "cloud", "personal")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Architecture of a forecaster: recurrent cell, its size, and its input window."""
-
-    cell: str = "lstm"
-    hidden: int = 16
-    layers: int = 1
-    window: int = 24
-    calendar: bool = False
-
-    def __post_init__(self) -> None:
-        if self.cell not in _CELLS:
-            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {self.cell!r}")
-        if min(self.hidden, self.layers, self.window) < 1:
-            raise ValueError("hidden, layers and window must be >= 1")
-
-    @property
-    def input_features(self) -> int:
-        """Features per input hour: the z-scored kWh, plus sin/cos of hour of day and day of week."""
-        return 5 if self.calendar else 1
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}  # the cells of clients.spec.GATES
 
 
 class Forecaster(nn.Module):
@@ -98,56 +55,6 @@ def set_arrays(model: nn.Module, arrays: list[np.ndarray]) -> None:
         raise ValueError(f"expected {len(keys)} arrays, got {len(arrays)}")
     model.load_state_dict(OrderedDict((k, torch.as_tensor(np.asarray(a, dtype=np.float32)))
                                       for k, a in zip(keys, arrays)), strict=True)
-
-
-@dataclass(frozen=True)
-class ModelCost:
-    """Compute, memory and payload of one forecaster (FLOPs, bytes)."""
-
-    params: int
-    flops_per_inference: float
-    flops_per_train_sample: float
-    bytes_fp32: int
-    bytes_int8: int
-    input_bytes: int
-    output_bytes: int
-    peak_activation_bytes: int
-
-
-def _recurrent_flops_per_step(rnn: nn.RNNBase, cell: str) -> float:
-    flops = 0.0
-    for name, p in rnn.named_parameters():
-        flops += 2 * p.numel() if name.startswith("weight") else p.numel()
-    return flops + _ELEMENTWISE_PER_UNIT[cell] * rnn.hidden_size * rnn.num_layers
-
-
-def closed_form_flops(spec: ModelSpec) -> float:
-    """FLOPs of one inference from the formula in the module docstring (a check on ``model_cost``)."""
-    h, g, e = spec.hidden, _GATES[spec.cell], _ELEMENTWISE_PER_UNIT[spec.cell]
-    per_step = sum(2 * g * h * ((spec.input_features if layer == 0 else h) + h) + 2 * g * h + e * h
-                   for layer in range(spec.layers))
-    return spec.window * per_step + 2 * h + 1
-
-
-@functools.lru_cache(maxsize=256)
-def model_cost(spec: ModelSpec) -> ModelCost:
-    """Cost of one forecaster, counted from the parameter shapes of an actual module."""
-    model = build_model(spec, 0)
-    params = sum(p.numel() for p in model.parameters())
-    flops = spec.window * _recurrent_flops_per_step(model.rnn, spec.cell)
-    flops += 2 * model.head.weight.numel() + model.head.bias.numel()
-    weights = [p for n, p in model.named_parameters() if "weight" in n]
-    g, h = _GATES[spec.cell], spec.hidden
-    fused_bias = spec.layers * (4 * h if spec.cell == "gru" else g * h) + 1
-    bytes_int8 = sum(w.numel() for w in weights) + 4 * len(weights) + 4 * fused_bias
-    # Live fp32 buffers of one request: a layer's input and output sequences, gate pre-activations, (h, c).
-    widest_input = max(spec.input_features, h) if spec.layers > 1 else spec.input_features
-    peak = 4 * (spec.window * (widest_input + h) + g * h + 2 * h)
-    return ModelCost(params=params, flops_per_inference=float(flops),
-                     flops_per_train_sample=TRAIN_FLOPS_FACTOR * float(flops),
-                     bytes_fp32=4 * params, bytes_int8=int(bytes_int8),
-                     input_bytes=4 * spec.window * spec.input_features, output_bytes=4,
-                     peak_activation_bytes=int(peak))
 
 
 def _quantize_dynamic(model: Forecaster) -> nn.Module:

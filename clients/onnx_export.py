@@ -4,9 +4,10 @@ Export uses torch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=
 batch axis dynamic): on torch 2.13 it works offline with only the ``onnx`` package, while the
 default dynamo exporter also needs ``onnxscript``. ``calibrate`` needs ``onnx`` and ``onnxruntime``
 (``pip install 'edgefed[onnx]'``). The calibration measures batch-1 latency on this machine and turns
-it into a device-profile entry: ``lstm_flops_per_s = model_cost(spec).flops_per_inference / median
-latency``, i.e. the effective speed of this CPU on this model (it includes the runtime's per-call
-overhead, which dominates for small LSTMs, so it is an honest speed for one request at a time).
+it into a scenario ``profiles:`` entry built on a catalogue device (``base:``, whose power, cores and RAM it
+keeps): ``lstm_flops_per_s = model_cost(spec).flops_per_inference / median latency``, i.e. the effective
+speed of this CPU on this model (it includes the runtime's per-call overhead, which dominates for small
+LSTMs, so it is an honest speed for one request at a time).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +71,25 @@ def onnx_predict(path: str | os.PathLike, X: np.ndarray) -> np.ndarray:
     return _session(pathlib.Path(path)).run(None, {INPUT_NAME: np.ascontiguousarray(X, np.float32)})[0]
 
 
-def calibrate(spec: ModelSpec, runs: int = 2000, warmup: int = 100, seed: int = 0) -> dict:
-    """Device-profile entry of this machine from the median batch-1 ONNX Runtime latency of ``spec``."""
+@dataclass(frozen=True)
+class Calibration:
+    """The median batch-1 latency of one model on this machine, and what it was measured with."""
+
+    spec: ModelSpec
+    latency_s: float
+    runs: int
+    runtime: str  # e.g. "onnxruntime 1.18.0"
+    machine: str  # processor / cpu count
+    day: str  # ISO date of the measurement
+
+    @property
+    def lstm_flops_per_s(self) -> float:
+        """The effective rate of this machine on this model: its FLOPs over the measured latency."""
+        return model_cost(self.spec).flops_per_inference / self.latency_s
+
+
+def calibrate(spec: ModelSpec, runs: int = 2000, warmup: int = 100, seed: int = 0) -> Calibration:
+    """The median batch-1 ONNX Runtime latency of ``spec`` on this machine."""
     import onnxruntime as ort
 
     if runs < 1:
@@ -88,33 +107,47 @@ def calibrate(spec: ModelSpec, runs: int = 2000, warmup: int = 100, seed: int = 
         start = clock()
         session.run(None, feed)
         times[i] = clock() - start
-    latency = float(statistics.median(times))
+    return Calibration(spec, float(statistics.median(times)), runs, f"onnxruntime {ort.__version__}",
+                       f"{platform.processor() or platform.machine()}/{os.cpu_count()} cpus",
+                       datetime.date.today().isoformat())
+
+
+def profile_override(calibration: Calibration, name: str = "this-machine",
+                     base: str = "raspberry-pi-4") -> dict[str, dict]:
+    """A scenario `profiles:` entry: the measured rate on top of catalogue device `base` (power, cores, RAM)."""
+    spec = calibration.spec
     flops = model_cost(spec).flops_per_inference
-    cpu = platform.processor() or platform.machine()
-    return {"name": "this-machine", "lstm_flops_per_s": flops / latency, "measured_latency_s": latency,
-            "source": (f"measured with onnxruntime {ort.__version__} on {cpu}/{os.cpu_count()} cpus, "
-                       f"{datetime.date.today().isoformat()}: median of {runs} batch-1 runs of "
-                       f"{spec.cell.upper()} h={spec.hidden}x{spec.layers} window {spec.window} "
-                       f"({flops:.0f} FLOPs/inference)")}
+    source = (f"measured with {calibration.runtime} on {calibration.machine}, {calibration.day}: median latency "
+              f"{calibration.latency_s * 1e3:.4g} ms of {calibration.runs} batch-1 runs of {spec.cell.upper()} "
+              f"h={spec.hidden}x{spec.layers} window {spec.window} ({flops:.0f} FLOPs/inference); "
+              f"other fields from {base}")
+    return {name: {"base": base, "lstm_flops_per_s": calibration.lstm_flops_per_s, "source": source}}
 
 
-def profile_yaml(entry: dict) -> str:
-    """The entry as a one-item YAML list, ready to append to a device-profile catalogue."""
+def profile_yaml(override: dict[str, dict]) -> str:
+    """The override as a scenario's `profiles:` section, ready to paste into a scenario file."""
     import yaml
 
-    return yaml.safe_dump([entry], sort_keys=False, width=200)
+    return yaml.safe_dump({"profiles": override}, sort_keys=False, width=200)
 
 
 def calibrate_command(hidden: int = typer.Option(64, help="LSTM hidden size"),
                       layers: int = typer.Option(2, help="LSTM layers"),
+                      name: str = typer.Option("this-machine", help="name of the new device profile"),
+                      base: str = typer.Option("raspberry-pi-4", help="catalogue device whose other fields it keeps"),
                       out: Path | None = typer.Option(None, "--out", help="also write the entry to this YAML file"),
                       ) -> None:
-    """Measure this machine's per-inference LSTM latency with ONNX Runtime and print a device-profile entry."""
+    """Measure this machine's per-inference LSTM latency with ONNX Runtime; print a scenario `profiles:` entry."""
+    from sim.catalogue import DEVICES
+
+    if base not in DEVICES:
+        typer.echo(f"error: --base: unknown profile {base!r}; allowed: {', '.join(DEVICES)}", err=True)
+        raise typer.Exit(2)
     if not onnxruntime_available():
         typer.echo("error: onnxruntime is not installed; pip install 'edgefed[onnx]'", err=True)
         raise typer.Exit(2)
     torch.set_num_threads(1)
-    text = profile_yaml(calibrate(ModelSpec(cell="lstm", hidden=hidden, layers=layers)))
+    text = profile_yaml(profile_override(calibrate(ModelSpec(cell="lstm", hidden=hidden, layers=layers)), name, base))
     typer.echo(text, nl=False)
     if out is not None:
         tmp = out.with_name(out.name + ".tmp")

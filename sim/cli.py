@@ -83,26 +83,36 @@ def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) ->
 @app.command()
 @_one_line_errors
 def profiles() -> None:
-    """List the device and link catalogue with the source of every number."""
-    from sim.profiles import DEVICES, LINKS
+    """List the device, link and server catalogue (sim/catalogue/*.yaml) with the source of every number."""
+    from sim.catalogue import DEVICES, LINKS, SERVERS, WAN
 
     devices = Table(title="device profiles", show_lines=True)
-    for column in ("name", "LSTM FLOP/s", "cores", "idle W", "active W", "RAM", "battery", "sources"):
+    for column in ("name", "LSTM FLOP/s", "cores", "idle W", "active W", "RAM", "battery", "source"):
         devices.add_column(column, overflow="fold")
     for p in DEVICES.values():
         devices.add_row(p.name, f"{p.lstm_flops_per_s:.3g}", str(p.cores), f"{p.idle_w:g}", f"{p.active_w:g}",
                         (f"{p.ram_bytes / 2**20:.0f} MiB" if p.ram_bytes >= 2**20 else f"{p.ram_bytes / 2**10:.0f} KiB"), "mains" if p.battery_j is None else f"{p.battery_j / 3600:g} Wh",
-                        p.sources)
+                        p.source)
     links = Table(title="links (radio power P = a_up*up + a_down*down + base)", show_lines=True)
     for column in ("name", "up", "down", "RTT", "a_up W/Mbps", "a_down W/Mbps", "base W", "promotion",
-                   "tail", "sources"):
+                   "tail", "source"):
         links.add_column(column, overflow="fold")
     for l in LINKS.values():
         links.add_row(l.name, f"{l.up_bps / 1e6:g} Mbps", f"{l.down_bps / 1e6:g} Mbps", f"{l.rtt_s * 1e3:g} ms",
                       f"{l.a_up_w_per_mbps:g}", f"{l.a_down_w_per_mbps:g}", f"{l.base_w:g}",
-                      f"{l.promotion_s:g} s @ {l.promotion_w:g} W", f"{l.tail_s:g} s @ {l.tail_w:g} W", l.sources)
-    out_console.print(devices)
-    out_console.print(links)
+                      f"{l.promotion_s:g} s @ {l.promotion_w:g} W", f"{l.tail_s:g} s @ {l.tail_w:g} W", l.source)
+    servers = Table(title="servers (power = idle + (max - idle) x utilisation)", show_lines=True)
+    for column in ("name", "cores", "FLOP/s per core", "idle W", "max W", "source"):
+        servers.add_column(column, overflow="fold")
+    for s in SERVERS.values():
+        servers.add_row(s.name, str(s.cores), f"{s.core_flops_per_s:.3g}", f"{s.idle_w:g}", f"{s.max_w:g}", s.source)
+    wan = Table(title="WAN (edge site <-> cloud)", show_lines=True)
+    for column in ("name", "up", "down", "RTT", "source"):
+        wan.add_column(column, overflow="fold")
+    wan.add_row(WAN.name, f"{WAN.up_bps / 1e6:g} Mbps", f"{WAN.down_bps / 1e6:g} Mbps", f"{WAN.rtt_s * 1e3:g} ms",
+                WAN.source)
+    for table in (devices, links, servers, wan):
+        out_console.print(table)
 
 
 def _headline(summary: dict) -> Table:
@@ -238,12 +248,14 @@ def sweep(
 def calibrate(
     hidden: int = typer.Option(64, help="edge model hidden size"),
     layers: int = typer.Option(2, help="edge model layers"),
+    name: str = typer.Option("this-machine", help="name of the new device profile"),
+    base: str = typer.Option("raspberry-pi-4", help="catalogue device whose power, cores and RAM it keeps"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the profile entry (YAML) here"),
 ) -> None:
-    """Measure the edge model's per-inference latency with ONNX Runtime; print a device-profile entry."""
+    """Measure the edge model's per-inference latency with ONNX Runtime; print a scenario `profiles:` entry."""
     from clients.onnx_export import calibrate_command  # torch loads only for this command
 
-    calibrate_command(hidden=hidden, layers=layers, out=out)
+    calibrate_command(hidden=hidden, layers=layers, name=name, base=base, out=out)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.harvest import Solar
-from sim.profiles import DeviceProfile, LinkProfile
+from sim.catalogue import DeviceProfile, LinkProfile
 
 if TYPE_CHECKING:
     from sim.recorder import Recorder

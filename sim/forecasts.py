@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from clients.model import MODEL_NAMES, PERSONAL_MODEL
+from clients.spec import MODEL_NAMES, PERSONAL_MODEL
 from sim.policies import LOCAL
 from sim.recorder import SERVED
 

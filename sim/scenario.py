@@ -11,8 +11,9 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerial
                       field_validator, model_validator)
 
 from sim import limits, units
+from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
+from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
-from sim.profiles import DEVICES, LINKS
 
 
 class ScenarioError(Exception):
@@ -97,19 +98,6 @@ class Harvest(Strict):
         return peak
 
 
-class ProfileOverride(Strict):
-    """A new device profile (with `base`) or changes to a catalogue one; unset fields keep the base's values."""
-
-    base: str | None = None
-    lstm_flops_per_s: float | None = Field(default=None, gt=0)
-    cores: int | None = Field(default=None, ge=1, le=limits.MAX_CORES)
-    idle_w: float | None = Field(default=None, ge=0)
-    active_w: float | None = Field(default=None, gt=0)
-    ram_bytes: float | None = Field(default=None, gt=0)
-    battery: Energy | None = None
-    sources: str | None = None
-
-
 class FleetGroup(Strict):
     profile: str
     count: int = Field(ge=1, le=limits.MAX_DEVICES)
@@ -127,13 +115,6 @@ class FleetGroup(Strict):
         if trace is not None:
             read_trace(trace)
         return trace
-
-    @field_validator("link")
-    @classmethod
-    def _known_link(cls, link: str) -> str:
-        if link not in LINKS:
-            raise ValueError(f"unknown link {shown(link)}; allowed: {', '.join(LINKS)}")
-        return link
 
 
 TRACE_COLUMNS = ("time_s", "up_bps", "down_bps")
@@ -182,17 +163,17 @@ def _trace_row(name: str, number: int, line: int, record: dict) -> tuple[float, 
     return values[0], values[1], values[2]
 
 
-class EdgeServer(Strict):
-    cores: int = Field(default=8, ge=1, le=limits.MAX_CORES)
-    speed: float = Field(default=5e10, gt=0, description="FLOP/s per core")
+class EdgeServer(Strict):  # defaults: the catalogue's edge server (sim/catalogue/servers.yaml)
+    cores: int = Field(default=EDGE_SERVER.cores, ge=1, le=limits.MAX_CORES)
+    speed: float = Field(default=EDGE_SERVER.core_flops_per_s, gt=0, description="FLOP/s per core")
 
 
-class Cloud(Strict):
-    cores: int = Field(default=64, ge=1, le=limits.MAX_CORES)
-    speed: float = Field(default=1e11, gt=0, description="FLOP/s per core")
-    wan_up: Bitrate = 100e6
-    wan_down: Bitrate = 100e6
-    wan_rtt: Duration = 0.040
+class Cloud(Strict):  # defaults: the catalogue's cloud and WAN (sim/catalogue/servers.yaml)
+    cores: int = Field(default=CLOUD.cores, ge=1, le=limits.MAX_CORES)
+    speed: float = Field(default=CLOUD.core_flops_per_s, gt=0, description="FLOP/s per core")
+    wan_up: Bitrate = WAN.up_bps
+    wan_down: Bitrate = WAN.down_bps
+    wan_rtt: Duration = WAN.rtt_s
 
 
 class ModelConfig(Strict):
@@ -283,7 +264,8 @@ class Scenario(Strict):
     seed: int = Field(default=0, ge=0, le=limits.MAX_SEED)
     duration: Duration
     policy: PolicyConfig = PolicyConfig()
-    profiles: dict[str, ProfileOverride] = Field(default_factory=dict)
+    profiles: dict[str, DeviceOverride] = Field(default_factory=dict)
+    links: dict[str, LinkOverride] = Field(default_factory=dict)
     fleet: list[FleetGroup] = Field(min_length=1)
     edge: EdgeServer = EdgeServer()
     cloud: Cloud = Cloud()
@@ -294,18 +276,17 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _known_profiles(self) -> "Scenario":
-        for name, override in self.profiles.items():
-            if override.base is not None and override.base not in DEVICES:
-                raise _FieldError(f"profiles.{name}.base",
-                                  f"unknown profile {shown(override.base)}; allowed: {', '.join(DEVICES)}")
-            if override.base is None and name not in DEVICES:
-                raise _FieldError(f"profiles.{name}", "a new profile needs `base: <catalogue profile>`; "
-                                  f"catalogue: {', '.join(DEVICES)}")
-        known = list(DEVICES) + [n for n in self.profiles if n not in DEVICES]
+        for problem in (overrides.first_problem("profiles", "profile", self.profiles, DEVICES),
+                        overrides.first_problem("links", "link", self.links, LINKS)):
+            if problem is not None:
+                raise _FieldError(*problem)
+        devices, links = overrides.known_names(self.profiles, DEVICES), overrides.known_names(self.links, LINKS)
         for i, group in enumerate(self.fleet):
-            if group.profile not in known:
+            if group.profile not in devices:
                 raise _FieldError(f"fleet[{i}].profile",
-                                  f"unknown profile {shown(group.profile)}; allowed: {', '.join(known)}")
+                                  f"unknown profile {shown(group.profile)}; allowed: {', '.join(devices)}")
+            if group.link not in links:
+                raise _FieldError(f"fleet[{i}].link", f"unknown link {shown(group.link)}; allowed: {', '.join(links)}")
         if self.models.cloud is not None and self.federation.pretrain.rounds == 0:
             raise _FieldError("models.cloud", "the cloud model is trained by federated pretraining: "
                               "set federation.pretrain.rounds >= 1 (or drop models.cloud)")
@@ -315,17 +296,12 @@ class Scenario(Strict):
         return self
 
     def device_profile(self, name: str):
-        """The catalogue profile `name` with this scenario's overrides applied."""
-        import dataclasses
+        """The catalogue device profile `name` with this scenario's `profiles:` override applied."""
+        return overrides.resolve(DEVICES, name, self.profiles.get(name))
 
-        override = self.profiles.get(name)
-        if override is None:
-            return DEVICES[name]
-        changes = override.model_dump(exclude_none=True, exclude={"base", "battery"})
-        if override.battery is not None:
-            changes["battery_j"] = override.battery
-        changes.setdefault("sources", f"scenario override of {override.base or name}")
-        return dataclasses.replace(DEVICES[override.base or name], name=name, **changes)
+    def link_profile(self, name: str):
+        """The catalogue link `name` with this scenario's `links:` override applied."""
+        return overrides.resolve(LINKS, name, self.links.get(name))
 
     @property
     def device_count(self) -> int:
@@ -356,15 +332,19 @@ def _field_path(loc: tuple) -> str:
 
 def _allowed_keys(loc: tuple) -> list[str]:
     model: Any = Scenario
-    for part in loc[:-1]:
+    parts = list(loc[:-1])
+    while parts:
+        part = parts.pop(0)
         if isinstance(part, int):
             continue
         field = model.model_fields.get(part)
         if field is None:
             return []
         annotation = field.annotation
-        inner = getattr(annotation, "__args__", None)
-        model = inner[0] if inner and isinstance(inner[0], type) else annotation
+        if getattr(annotation, "__origin__", None) is dict and parts:
+            parts.pop(0)  # the entry's name, as in profiles.<name>.<field>
+        inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = inner[0] if inner else annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
     return list(model.model_fields)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from clients.model import EDGE_MODEL, PERSONAL_MODEL
+from clients.spec import EDGE_MODEL, PERSONAL_MODEL
 from sim.policies import EDGE, LOCAL, Observation
 from sim.recorder import BATTERY_EMPTY
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from sim.energy import ACTIVE_COMPONENTS, COMPONENTS
 from sim.policies import TARGET_NAMES
-from clients.model import MODEL_NAMES
+from clients.spec import MODEL_NAMES
 from sim.recorder import SERVED, UNFINISHED
 
 

@@ -8,8 +8,9 @@ from typing import Callable
 import numpy as np
 import simpy
 
-from clients.model import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
-from sim import profiles, workload
+from clients.spec import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
+from sim import workload
+from sim.catalogue import EDGE_SERVER, DeviceProfile, LinkProfile
 from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.harvest import Solar
@@ -41,8 +42,8 @@ def stream(seed: int, name: str) -> np.random.Generator:
 class Device:
     index: int
     group: int
-    profile: profiles.DeviceProfile
-    link: profiles.LinkProfile
+    profile: DeviceProfile
+    link: LinkProfile
 
 
 class World:
@@ -71,7 +72,7 @@ class World:
         self.group_links: list[tuple[SharedLink, SharedLink]] = []
         batteries, kinds, rates, deadlines, panels, revive, scale, burst = [], [], [], [], [], [], [], []
         for g, group in enumerate(scenario.fleet):
-            profile, link = scenario.device_profile(group.profile), profiles.LINKS[group.link]
+            profile, link = scenario.device_profile(group.profile), scenario.link_profile(group.link)
             self.group_links.append((SharedLink(calendar, link.up_bps, f"{group.profile}/{link.name}/up"),
                                      SharedLink(calendar, link.down_bps, f"{group.profile}/{link.name}/down")))
             for _ in range(group.count):
@@ -229,9 +230,9 @@ class World:
 
     def edge_energy_j(self) -> float:
         """Edge server: static power plus (max - static) x utilisation (LEAF's linear model)."""
-        defaults = profiles.EDGE_SERVER
+        power = EDGE_SERVER  # the scenario sets cores and speed; the power model is the catalogue's
         busy_share = min(1.0, self.edge_server.busy_s / (self.edge_server.cores * self.duration_s))
-        return (defaults.idle_w + (defaults.max_w - defaults.idle_w) * busy_share) * self.duration_s
+        return (power.idle_w + (power.max_w - power.idle_w) * busy_share) * self.duration_s
 
     # --- federation hooks ---------------------------------------------------------------------
     def alive(self, dev: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sim.energy import COMPONENTS, FleetEnergy
-from sim.profiles import DEVICES, LINKS
+from sim.catalogue import DEVICES, LINKS
 from sim.recorder import Recorder
 
 LTE = LINKS["lte"]

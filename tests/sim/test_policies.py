@@ -9,7 +9,7 @@ import pytest
 from sim import policies
 from sim import scenario as scenarios
 from sim.policies import CLOUD, EDGE, LOCAL, Observation
-from sim.profiles import LINKS
+from sim.catalogue import LINKS
 from sim.world import World
 
 

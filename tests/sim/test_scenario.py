@@ -120,5 +120,6 @@ def test_cli_profiles_lists_catalogue_with_sources():
                           env={**__import__("os").environ, "COLUMNS": "250"})
     assert done.returncode == 0
     for name in ("mcu-cortex-m4", "raspberry-pi-4", "jetson-nano", "jetson-orin-nano", "smartphone", "iot-gateway",
-                 "lte", "wifi", "5g", "nb-iot", "Huang et al"):
+                 "lte", "wifi", "5g", "nb-iot", "Huang et al", "edge-server", "cloud", "wan", "LEAF example settings",
+                 "Charyyev"):
         assert name in done.stdout, name

@@ -155,7 +155,7 @@ def test_output_settings_sample_requests_and_switch_traces_off(tmp_path):
 
 def test_a_microcontroller_offloading_over_lora_pays_the_closed_form_time_and_energy():
     from clients.model import ModelSpec, model_cost
-    from sim.profiles import LINKS
+    from sim.catalogue import LINKS
     from sim.world import REQUEST_OVERHEAD_BYTES
 
     lora = LINKS["lora"]

@@ -11,7 +11,7 @@ import pytest
 
 from sim import scenario as scenarios
 from sim.energy import ACTIVE_COMPONENTS
-from sim.profiles import LINKS
+from sim.catalogue import LINKS
 from sim.recorder import BATTERY_EMPTY, SERVED, UNFINISHED
 from sim.summary import summarize
 from sim.world import World
