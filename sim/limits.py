@@ -30,7 +30,7 @@ MAX_YAML_DEPTH = 64  # the bundled scenarios nest 5 levels deep
 
 # --- numbers that become allocations or loops ------------------------------------------------------------
 
-MAX_SEED = 2**32 - 1  # the ClientApps seed torch with seed*100003 + ...: torch takes at most 2**64 - 1
+MAX_SEED = 2**32 - 1  # ClientApps seed torch with seed*100003 + ... (at most 2**64 - 1): 2**48 lost every update
 MAX_CORES = 1_000_000  # a FifoServer holds one float per core
 MAX_DEVICES = 10**9  # per fleet group; the memory estimate refuses far fewer on any real machine
 MAX_LOCAL_EPOCHS = 1_000

@@ -4,7 +4,7 @@ traceback, each within a time bound, all in one process under an address-space l
 
 The inputs run in one subprocess (this file run as a script), which caps its address space with RLIMIT_AS and
 calls the typer app in-process through typer.testing.CliRunner: a thousand interpreter start-ups would take
-longer than the whole batch. It reports each input's exit code, stderr, exception and wall time as JSON.
+longer than the whole batch. It reports each input's exit code, stderr, exception and wall time as JSON lines.
 """
 from __future__ import annotations
 
@@ -247,13 +247,17 @@ def test_every_generated_bad_input_exits_2_with_one_line_errors_in_bounded_time_
     proc = subprocess.run([sys.executable, __file__, str(tmp_path / "cases.json"), str(tmp_path / "results.json")],
                           cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=BATCH_TIMEOUT_S)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((tmp_path / "results.json").read_text())
-    problems = {case["id"]: _problem(case, result) for case, result in zip(cases, report["results"])}
+    lines = (tmp_path / "results.json").read_text().splitlines()
+    results = [json.loads(line) for line in lines]
+    # the worker writes a line per input as it goes: if it died, the next input is the one that killed it
+    assert proc.returncode == 0, (f"the worker died (exit {proc.returncode}) on {cases[len(results)]['id']}: "
+                                  f"{proc.stderr[-3000:]}")
+    peak = results.pop()["peak_rss_bytes"]
+    problems = {case["id"]: _problem(case, result) for case, result in zip(cases, results)}
     problems = {name: problem for name, problem in problems.items() if problem}
     assert not problems, f"{len(problems)} of {len(cases)} inputs: " + "; ".join(
         f"{name}: {problem}" for name, problem in list(problems.items())[:8])
-    assert report["peak_rss_bytes"] < ADDRESS_SPACE_BYTES
+    assert peak < ADDRESS_SPACE_BYTES
 
 
 # --- the worker: this file run as a script ---------------------------------------------------------------
@@ -271,17 +275,16 @@ def _worker(cases_path: str, results_path: str) -> None:
     import sim.runner  # noqa: F401  (`run` imports it: load it before the clock starts)
 
     runner = CliRunner()
-    results = []
-    for case in json.loads(Path(cases_path).read_text()):
-        started = time.perf_counter()
-        outcome = runner.invoke(sim.cli.app, case["args"])
-        crashed = outcome.exception is not None and not isinstance(outcome.exception, SystemExit)
-        results.append({"exit_code": outcome.exit_code, "stderr": outcome.stderr,
-                        "exception": repr(outcome.exception)[:300] if crashed else None,
-                        "traceback": "".join(traceback.format_exception(*outcome.exc_info)) if crashed else "",
-                        "seconds": time.perf_counter() - started})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    Path(results_path).write_text(json.dumps({"results": results, "peak_rss_bytes": peak}))
+    with open(results_path, "w") as results:  # one JSON line per input, flushed: a crash leaves the ones before
+        for case in json.loads(Path(cases_path).read_text()):
+            started = time.perf_counter()
+            outcome = runner.invoke(sim.cli.app, case["args"])
+            crashed = outcome.exception is not None and not isinstance(outcome.exception, SystemExit)
+            print(json.dumps({"exit_code": outcome.exit_code, "stderr": outcome.stderr,
+                              "exception": repr(outcome.exception)[:300] if crashed else None,
+                              "traceback": "".join(traceback.format_exception(*outcome.exc_info)) if crashed else "",
+                              "seconds": time.perf_counter() - started}), file=results, flush=True)
+        print(json.dumps({"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}), file=results)
 
 
 if __name__ == "__main__":
