@@ -443,8 +443,11 @@ def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
                 else:
                     finished(run, None)
     except BaseException:
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        # a Ray we started is shut down below, which ends its workers; force-cancelling there races a task that
+        # finishes at the same moment, and Ray's core worker then aborts the process on a failed check
+        if not started_here:
+            for ref in refs:
+                ray.cancel(ref, force=True)
         raise
     finally:
         if started_here:
