@@ -1,8 +1,6 @@
 """Each offload policy on a crafted scenario whose right answer is known."""
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint
-
 import numpy as np
 import pytest
 
@@ -103,15 +101,8 @@ def test_unknown_parameters_get_one_line_errors():
     assert str(info.value) == "policy-test: policy.params: policy 'lyapunov' has no parameter 'W'; allowed: V, energy_budget_j, phi, accuracy_weight"
 
 
-def test_third_party_policy_through_entry_point(monkeypatch):
-    point = EntryPoint(name="always-cloud", value="tests_policy_plugin:make", group="edgefed.policies")
-    monkeypatch.setattr(policies, "entry_points", lambda group: [point] if group == "edgefed.policies" else [])
-    import sys
-    import types
-
-    plugin = types.ModuleType("tests_policy_plugin")
-    plugin.make = lambda params, rng: policies.make_policy("cloud", {}, rng)
-    monkeypatch.setitem(sys.modules, "tests_policy_plugin", plugin)
+def test_third_party_policy_through_entry_point(install_plugins):
+    install_plugins(always_cloud=lambda params, rng: policies.make_policy("cloud", {}, rng))
     assert "always-cloud" in policies.registry()
     run = _run(_scenario("always-cloud"))
     assert np.all(run["target"] == CLOUD)
@@ -146,9 +137,9 @@ class _Deaf(_Recording):
 
 
 @pytest.mark.parametrize("policy_class", [_Recording, _Deaf])
-def test_policies_get_observations_and_outcomes_unless_they_opt_out(monkeypatch, policy_class):
+def test_policies_get_observations_and_outcomes_unless_they_opt_out(install_plugins, policy_class):
     policy = policy_class()
-    monkeypatch.setattr(policies, "registry", lambda: {"recording": lambda params, rng: policy})
+    install_plugins(recording=lambda params, rng: policy)
     world = World(_scenario("recording", profile="smartphone", link="lte", duration="3min"))
     world.run()
     t = world.table()

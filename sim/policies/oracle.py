@@ -1,0 +1,37 @@
+"""The oracle: a reference bound that no device could run, for judging the realisable policies."""
+from __future__ import annotations
+
+from sim.policies.base import CLOUD, EDGE, LOCAL, BasePolicy
+from sim.policies.observation import Observation
+
+
+class Oracle(BasePolicy):
+    """NOT REALISABLE: reads the true queues and link shares of the moment; a reference bound.
+
+    For each target it computes the latency the request would see if nothing else arrived:
+    the true CPU and server queues, the processor-sharing share of each link with this flow
+    added, radio promotion when the radio is idle past its tail.
+    """
+
+    name = "oracle"
+
+    def bind(self, world) -> None:
+        self.world = world
+
+    def _transfer_s(self, link, nbytes: float) -> float:
+        return nbytes / (link.bytes_per_s / (link.active_flows + 1))
+
+    def decide(self, obs: Observation) -> int:
+        world, dev, now = self.world, obs.device, obs.now
+        local = world._cpu[dev].wait_s(now) + obs.compute_s[LOCAL]
+        radio = obs.radio
+        promotion = radio.promotion_s if obs.radio_idle_s >= radio.tail_s else 0.0
+        up = promotion + self._transfer_s(world._up_link[dev], obs.up_bytes)
+        down = self._transfer_s(world._down_link[dev], obs.down_bytes)
+        edge = up + world.edge_server.wait_s(now + up) + obs.compute_s[EDGE] + obs.access_rtt_s + down
+        wan = self._transfer_s(world.wan_up, obs.up_bytes)
+        cloud = (up + wan + world.cloud_server.wait_s(now + up + wan) + obs.compute_s[CLOUD] + obs.access_rtt_s
+                 + obs.wan_rtt_s + self._transfer_s(world.wan_down, obs.down_bytes) + down)
+        if local <= edge and local <= cloud:
+            return LOCAL
+        return EDGE if edge <= cloud else CLOUD
