@@ -115,6 +115,22 @@ def profiles() -> None:
         out_console.print(table)
 
 
+@app.command()
+def policies() -> None:
+    """List the offload policies (built-in and installed): rule, parameters with defaults and meaning."""
+    from sim.policies import describe
+
+    table = Table(title="offload policies (scenario: policy: {name: NAME, params: {...}})", show_lines=True)
+    for column in ("name", "rule", "parameters (default: meaning)"):
+        table.add_column(column, overflow="fold")
+    for policy in describe():
+        params = policy["params"]
+        listed = ("(not declared by the plugin)" if params is None else
+                  "\n".join(f"{p['name']} = {p['default']:.4g}: {p['doc']}" for p in params) or "-")
+        table.add_row(policy["name"], policy["rule"], listed)
+    out_console.print(table, markup=False)
+
+
 def _headline(summary: dict) -> Table:
     table = Table(title=f"{summary['scenario']} ({summary['policy']}, seed {summary['seed']})")
     table.add_column("metric")

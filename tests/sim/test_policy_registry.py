@@ -1,7 +1,11 @@
-"""The policy registry: every policy declares its rule and parameters once; discovery, entry points."""
+"""The policy registry: every policy declares its rule and parameters once; discovery, entry points, `edgefed policies`."""
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +13,7 @@ import pytest
 from sim import policies
 from sim.policies import BasePolicy, Param
 
+ROOT = Path(__file__).resolve().parents[2]
 BUILTIN = {"local", "edge", "cloud", "random", "greedy", "greedy-latency", "deadline-energy", "battery-threshold",
            "lyapunov", "linucb", "oracle"}
 registry_module = importlib.import_module("sim.policies.registry")  # sim.policies.registry is the function
@@ -108,3 +113,16 @@ def test_a_new_module_in_a_policy_package_is_found(tmp_path, monkeypatch):
     (package / "again.py").write_text(POLICY_MODULE)
     with pytest.raises(ImportError, match="policy 'sticky' is defined twice"):
         registry_module.discover("more_policies")
+
+
+def test_edgefed_policies_lists_every_policy_with_its_parameters():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "300"}
+    shown = subprocess.run([sys.executable, "-m", "sim.cli", "policies"], capture_output=True, text=True, env=env,
+                           cwd=ROOT, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split("│")[1].strip() for line in shown.stdout.splitlines() if line.startswith("│")}
+    assert BUILTIN <= rows
+    for entry in policies.describe():
+        assert entry["rule"] in shown.stdout
+        for p in entry["params"]:
+            assert f"{p['name']} = {p['default']:.4g}: {p['doc']}" in shown.stdout
