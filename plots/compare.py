@@ -2,65 +2,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from plots.rundir import policy_params, summary
+from plots.groups import ENERGY_LABEL, METRICS, Group, Metric, group_runs, mean_ci, scenario_title
 from plots.style import figure, policy_colour, policy_marker, save_to
-from sim.compare import mean_ci  # the same Student-t intervals as comparison.csv
 
-
-@dataclass(frozen=True)
-class Metric:
-    name: str  # column of the report table and file stem (compare_<name>)
-    key: str  # summary.json field
-    scale: float
-    label: str  # axis label with unit
-    title: str
-
-
-ENERGY_LABEL = "energy per request, radio tails included (mJ)"
-METRICS = (
-    Metric("latency_mean_ms", "latency_mean_s", 1e3, "mean latency (ms)", "mean latency"),
-    Metric("latency_p95_ms", "latency_p95_s", 1e3, "95th percentile latency (ms)", "p95 latency"),
-    Metric("deadline_miss_pct", "deadline_miss_rate", 100.0, "deadline misses (% of served)", "deadline misses"),
-    # a served request's compute and radio energy, the radio tails its transfers left included
-    Metric("energy_per_request_mj", "energy_per_request_j", 1e3, ENERGY_LABEL, "energy per request"),
-    Metric("forecast_mse", "forecast_mse", 1.0, "forecast MSE (z-score²)", "forecast error"),
-)
-
-
-@dataclass
-class Group:
-    """The replicates (seeds) of one policy configuration."""
-    label: str
-    policy: str
-    v: float | None
-    summaries: list[dict]
-
-    def values(self, key: str, scale: float = 1.0) -> list[float]:
-        return [s[key] * scale for s in self.summaries if isinstance(s.get(key), (int, float))
-                and math.isfinite(s[key])]
-
-
-def group_runs(run_dirs: list[Path]) -> list[Group]:
-    """Runs grouped by summary["policy"]; lyapunov runs with different V (scenario.yaml policy.params.V) apart."""
-    groups: dict[tuple[str, float | None], Group] = {}
-    for run in run_dirs:
-        s = summary(run)
-        policy = str(s.get("policy", "?"))
-        v = policy_params(run).get("V") if policy == "lyapunov" else None
-        v = float(v) if isinstance(v, (int, float)) else None
-        label = f"{policy} V={v:g}" if v is not None else policy
-        groups.setdefault((policy, v), Group(label, policy, v, [])).summaries.append(s)
-    return sorted(groups.values(), key=lambda g: (g.policy, g.v if g.v is not None else -math.inf))
-
-
-def scenario_title(groups: list[Group]) -> str:
-    names = sorted({str(s.get("scenario", "?")) for g in groups for s in g.summaries})
-    return names[0] if len(names) == 1 else " / ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+__all__ = ["ENERGY_LABEL", "METRICS", "Group", "Metric", "draw_metric_bars", "draw_pareto", "group_runs", "mean_ci",
+           "render_comparison", "scenario_title", "write_report"]
 
 
 def draw_metric_bars(groups: list[Group], metric: Metric):
@@ -87,9 +37,9 @@ def draw_metric_bars(groups: list[Group], metric: Metric):
 
 
 def draw_pareto(groups: list[Group]):
-    """Mean energy per request against mean latency, one point per policy (per V for lyapunov), CI whiskers."""
+    """Mean energy per request against mean latency, one point per policy configuration, CI whiskers."""
     fig, ax = figure(4.0, 2.8)
-    drawn = 0
+    drawn, in_legend = 0, set()
     for g in groups:
         (ex, exh), (ly, lyh) = (mean_ci(g.values("energy_per_request_j", 1e3)),
                                 mean_ci(g.values("latency_mean_s", 1e3)))
@@ -99,10 +49,10 @@ def draw_pareto(groups: list[Group]):
         ax.errorbar(ex, ly, xerr=exh if math.isfinite(exh) else None, yerr=lyh if math.isfinite(lyh) else None,
                     marker=policy_marker(g.policy), color=colour, markersize=6, capsize=2, linewidth=0.8,
                     markeredgecolor="black", markeredgewidth=0.4, linestyle="none",
-                    label=g.policy if g.v is None or g.v == min(h.v for h in groups if h.policy == g.policy)
-                    else None)
-        if g.v is not None:
-            ax.annotate(f"V={g.v:g}", (ex, ly), xytext=(4, 4), textcoords="offset points", fontsize=6, color=colour)
+                    label=None if g.policy in in_legend else g.policy)  # one legend entry per policy
+        in_legend.add(g.policy)
+        if g.variant:
+            ax.annotate(g.variant, (ex, ly), xytext=(4, 4), textcoords="offset points", fontsize=6, color=colour)
         drawn += 1
     if not drawn:
         import matplotlib.pyplot as plt

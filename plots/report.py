@@ -6,7 +6,7 @@ import html
 import os
 from pathlib import Path
 
-from plots.compare import METRICS, Group, mean_ci, scenario_title
+from plots.groups import METRICS, Group, mean_ci, scenario_title
 
 
 def _cell(values: list[float]) -> str:

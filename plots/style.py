@@ -17,7 +17,8 @@ COMPONENT_COLOURS = {"compute": OKABE_ITO[0], "radio_tx": OKABE_ITO[3], "radio_r
                      "radio_tail": OKABE_ITO[4], "idle": GREY}
 LATENCY_PART_COLOURS = {"queue": OKABE_ITO[3], "transfer": OKABE_ITO[5], "compute": OKABE_ITO[0],
                         "propagation": OKABE_ITO[1]}
-# one colour per policy in every comparison figure; fixed targets keep their target colour
+# one colour per policy in every comparison figure; fixed targets keep their target colour. A policy
+# missing here (a new one, a plugin) gets a colour and marker hashed from its name: no entry needed
 POLICY_COLOURS = {"local": OKABE_ITO[0], "edge": OKABE_ITO[1], "cloud": OKABE_ITO[2], "greedy": OKABE_ITO[3],
                   "greedy-latency": OKABE_ITO[3], "lyapunov": OKABE_ITO[4], "linucb": OKABE_ITO[5],
                   "oracle": OKABE_ITO[6], "deadline-energy": OKABE_ITO[7], "battery-threshold": GREY,
