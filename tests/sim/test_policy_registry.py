@@ -115,6 +115,25 @@ def test_a_new_module_in_a_policy_package_is_found(tmp_path, monkeypatch):
         registry_module.discover("more_policies")
 
 
+def test_the_readmes_example_policy_is_one_file_that_the_registry_finds(tmp_path, monkeypatch):
+    """README "Adding a policy": its snippet, dropped into a package, registers and decides by its rule."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("# sim/policies/edge_when_slow.py\n", 1)[1].split("```", 1)[0]
+    package = tmp_path / "readme_policies"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "edge_when_slow.py").write_text(snippet)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = registry_module.discover("readme_policies")["edge-when-slow"]
+    assert entry.params["factor"].default == 0.5
+    policy = entry({"factor": 0.25}, np.random.default_rng(0))
+    obs = policies.Observation()
+    obs.deadline_s, obs.compute_s = 0.1, (0.03, 0.0, 0.0)  # local estimate of 30 ms against 25 ms allowed
+    assert policy.decide(obs) == policies.EDGE
+    obs.compute_s = (0.02, 0.0, 0.0)
+    assert policy.decide(obs) == policies.LOCAL
+
+
 def test_edgefed_policies_lists_every_policy_with_its_parameters():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "300"}
     shown = subprocess.run([sys.executable, "-m", "sim.cli", "policies"], capture_output=True, text=True, env=env,
