@@ -22,7 +22,7 @@ from server.app import FlowerFleet  # noqa: E402
 from server.strategies import make_strategy  # noqa: E402
 from sim import scenario as scenarios  # noqa: E402
 from sim.forecasts import device_config  # noqa: E402
-from sim.runner import _simulate_flower, run_federated  # noqa: E402
+from sim.app.runner import _simulate_flower, run_federated  # noqa: E402
 from sim.world import stream  # noqa: E402
 
 ROUNDS, DEVICES, PER_ROUND = 10, 20, 8

@@ -27,7 +27,7 @@ def main() -> None:
     from clients.model import EDGE_MODEL
     from sim import scenario as scenarios
     from sim.forecasts import device_config, score_versions
-    from sim.runner import run_scenario
+    from sim.app.runner import run_scenario
 
     scenario = scenarios.load(sys.argv[1] if len(sys.argv) > 1 else ROOT / "scenarios" / "smart-grid-fl.yaml")
     settings = DeviceSettings.from_config(device_config(scenario))

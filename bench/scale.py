@@ -84,7 +84,7 @@ def main() -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     from sim import scenario as scenarios
-    from sim.runner import run_scenario, write_run
+    from sim.app.runner import run_scenario, write_run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "city-scale.yaml"))

@@ -23,7 +23,7 @@ def plot_command(
         for path in render_run(run_dirs[0]):
             print(f"wrote {path}")
         return
-    from plots.compare import write_report
+    from plots.report import write_report
 
     target = out or Path(os.path.commonpath([d.resolve() for d in run_dirs])) / "comparison"
     for path in write_report(run_dirs, target):

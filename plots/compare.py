@@ -69,7 +69,11 @@ def draw_pareto(groups: list[Group]):
 
 def render_comparison(run_dirs: list[Path], out_dir: Path) -> list[Path]:
     """Bars per metric and the Pareto plot into OUT_DIR/plots/ (PNG and PDF); the PNG paths."""
-    groups = group_runs([Path(d) for d in run_dirs])
+    return render_groups(group_runs([Path(d) for d in run_dirs]), out_dir)
+
+
+def render_groups(groups: list[Group], out_dir: Path) -> list[Path]:
+    """render_comparison for runs already grouped."""
     folder = Path(out_dir) / "plots"
     out = []
     for metric in METRICS:
@@ -80,10 +84,3 @@ def render_comparison(run_dirs: list[Path], out_dir: Path) -> list[Path]:
     if fig is not None:
         out.append(save_to(fig, folder, "compare_pareto"))
     return out
-
-
-def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
-    """Draw the comparison figures, then OUT_DIR/report.md and a standalone report.html (images embedded)."""
-    from plots.report import write_report as write
-
-    return write(group_runs([Path(d) for d in run_dirs]), render_comparison(run_dirs, out_dir), Path(out_dir))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from plots.rundir import policy_params, summary
 
-# Student t quantiles t_{0.975, n-1} for n = 2..30 seeds; 1.96 beyond (the table of sim/compare.py, so the
-# figures agree with comparison.csv; plots never import the simulator, a test checks the two agree)
+# Student t quantiles t_{0.975, n-1} for n = 2..30 seeds; 1.96 beyond. comparison.csv and sweep.csv
+# (sim/app) use this same function, so the figures and the tables agree
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
          2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045]
 

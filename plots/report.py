@@ -6,7 +6,8 @@ import html
 import os
 from pathlib import Path
 
-from plots.groups import METRICS, Group, mean_ci, scenario_title
+from plots.compare import render_groups
+from plots.groups import METRICS, Group, group_runs, mean_ci, scenario_title
 
 
 def _cell(values: list[float]) -> str:
@@ -29,7 +30,11 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_report(groups: list[Group], figures: list[Path], out_dir: Path) -> tuple[Path, Path]:
+def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
+    """Draw the comparison figures, then OUT_DIR/report.md and a standalone report.html (images embedded)."""
+    groups = group_runs([Path(d) for d in run_dirs])
+    out_dir = Path(out_dir)
+    figures = render_groups(groups, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{scenario_title(groups)}: policy comparison"
     runs = sum(len(g.summaries) for g in groups)

@@ -1,4 +1,4 @@
-"""The Flower ServerApp: its main hosts the SimPy world and drives rounds through the Grid."""
+"""Flower ServerApps: their main hosts the SimPy world and drives rounds through the Grid."""
 from __future__ import annotations
 
 import os
@@ -169,19 +169,3 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
                               world.personal_version if scenario.federation.personalise else None)
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,
             "versions": versions, "exchanged": fleet.exchanged}
-
-
-# The app `flwr run .` and a Deployment Engine load (pyproject.toml [tool.flwr.app.components]).
-# Its run config names the scenario and the run directory: --run-config "scenario='...' out='...'".
-app = ServerApp()
-
-
-@app.main()
-def flwr_main(grid: Grid, context: Context) -> None:
-    from sim import scenario as scenarios
-    from sim.runner import collect, write_run
-
-    scenario = scenarios.load(str(context.run_config["scenario"]))
-    holder = run_world(scenario, grid)
-    result = collect(holder["world"], holder["rounds"], holder["round_clients"], holder["versions"])
-    write_run(result, str(context.run_config.get("out", f"runs/{scenario.name}-flwr")))

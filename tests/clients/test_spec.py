@@ -62,7 +62,7 @@ def test_spec_rejects_unknown_cells_and_empty_sizes():
         ModelSpec(hidden=0)
 
 
-@pytest.mark.parametrize("module", ["clients.spec", "sim.world", "sim.summary", "sim.forecasts"])
+@pytest.mark.parametrize("module", ["clients.spec", "sim.world", "sim.app.summary", "sim.forecasts"])
 def test_the_engine_imports_without_torch(module):
     code = f"import sys, {module}; assert 'torch' not in sys.modules, [m for m in sys.modules if 'torch' in m][:5]"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sim import scenario as scenarios
-from sim.runner import run_federated
+from sim.app.runner import run_federated
 
 from test_run import TINY
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from sim import cli, interrupts
+from sim.app import cli, interrupts
 
 psutil = pytest.importorskip("psutil")
 
@@ -55,7 +55,7 @@ def _interrupt_federated_run(tmp_path: Path, to_group: bool) -> None:
     """Start the quickstart (about 45 s through Flower), SIGINT it once Flower's actors run, check what is left."""
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "run", str(ROOT / "scenarios/quickstart.yaml"), "--out", str(out),
+        [sys.executable, "-m", "sim.app.cli", "run", str(ROOT / "scenarios/quickstart.yaml"), "--out", str(out),
          "--no-plots"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "FLWR_TELEMETRY_ENABLED": "0"},  # local Ray
@@ -102,7 +102,7 @@ def test_keyboard_interrupt_in_a_command_exits_130_with_one_line(monkeypatch, tm
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sim.runner.run_scenario", interrupted)
+    monkeypatch.setattr("sim.app.runner.run_scenario", interrupted)
     code = _main(monkeypatch, "run", str(ROOT / "scenarios/quickstart.yaml"), "--out", str(tmp_path / "run"))
     assert code == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == MESSAGE
@@ -117,7 +117,7 @@ def test_a_command_that_reports_its_own_interruption_gets_no_second_line(monkeyp
             print("interrupted: the sweep's own words", file=sys.stderr)
             raise typer.Exit(130)
 
-    monkeypatch.setattr("sim.sweep.sweep_command", sweep_command)
+    monkeypatch.setattr("sim.app.sweep.sweep_command", sweep_command)
     assert _main(monkeypatch, "sweep", "any.yaml") == 130
     assert capsys.readouterr().err.strip().splitlines() == ["interrupted: the sweep's own words"]
 

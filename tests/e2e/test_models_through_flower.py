@@ -9,7 +9,7 @@ from flwr.app import MessageType
 from sim import scenario as scenarios
 from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL
 from sim.recorder import SERVED
-from sim.runner import collect, run_federated
+from sim.app.runner import collect, run_federated
 
 from test_run import TINY
 

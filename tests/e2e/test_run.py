@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sim import scenario as scenarios
-from sim.runner import run_scenario, write_run
+from sim.app.runner import run_scenario, write_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,7 +87,7 @@ def test_cli_run_without_federation(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({**TINY, "federation": {"enabled": False}}))
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(path), "--out", str(out), "--policy", "local"],
+    done = subprocess.run([sys.executable, "-m", "sim.app.cli", "run", str(path), "--out", str(out), "--policy", "local"],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())

@@ -30,7 +30,7 @@ def test_not_a_run_directory_is_a_one_line_error(tmp_path, run_dir):
 
 
 def test_edgefed_plot_write_error_is_one_line(tmp_path, comparison_dirs):
-    from sim.cli import app as edgefed
+    from sim.app.cli import app as edgefed
 
     (tmp_path / "a-file").write_text("")
     out = tmp_path / "a-file" / "comparison"
@@ -40,7 +40,7 @@ def test_edgefed_plot_write_error_is_one_line(tmp_path, comparison_dirs):
 
 
 def test_edgefed_plot_into_a_run_whose_plots_is_a_file_is_one_line(tmp_path, make_run_dir):
-    from sim.cli import app as edgefed
+    from sim.app.cli import app as edgefed
 
     run = make_run_dir(tmp_path / "run")
     (run / "plots").write_text("")

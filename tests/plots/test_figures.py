@@ -10,7 +10,9 @@ import pytest
 from matplotlib.container import BarContainer, ErrorbarContainer
 
 from plots import render_run, run_figures
-from plots.compare import METRICS, draw_metric_bars, draw_pareto, group_runs, mean_ci, render_comparison, write_report
+from plots.compare import METRICS, draw_metric_bars, draw_pareto, group_runs, render_comparison
+from plots.report import write_report
+from plots.groups import mean_ci
 from plots.energy import draw_battery_soc, draw_energy_per_request
 from plots.federation import draw_fl_timeline, draw_forecast_error, draw_model_versions, error_bin_s
 from plots.latency import draw_latency_breakdown, draw_latency_cdf

@@ -212,7 +212,7 @@ def run_root(tmp_path_factory):
 def test_extreme_short_runs_write_complete_run_directories(run_root, data):
     import torch
 
-    from sim.runner import run_scenario, write_run
+    from sim.app.runner import run_scenario, write_run
 
     torch.set_num_threads(1)
     try:
@@ -236,7 +236,7 @@ def test_extreme_short_runs_write_complete_run_directories(run_root, data):
 def test_cli_run_of_bad_file_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nduration: -5 parsecs\nfleet: [{profile: toaster, count: 0}]\nsurprise: 1\n")
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(bad), "--out", str(tmp_path / "out")],
+    proc = subprocess.run([sys.executable, "-m", "sim.app.cli", "run", str(bad), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=120, cwd=ROOT,
                           env={**os.environ, "FLWR_TELEMETRY_ENABLED": "0"})
     assert proc.returncode == 2, proc.stderr

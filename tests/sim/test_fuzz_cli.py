@@ -271,14 +271,14 @@ def _worker(cases_path: str, results_path: str) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
     from typer.testing import CliRunner
 
-    import sim.cli
-    import sim.runner  # noqa: F401  (`run` imports it: load it before the clock starts)
+    import sim.app.cli
+    import sim.app.runner  # noqa: F401  (`run` imports it: load it before the clock starts)
 
     runner = CliRunner()
     with open(results_path, "w") as results:  # one JSON line per input, flushed: a crash leaves the ones before
         for case in json.loads(Path(cases_path).read_text()):
             started = time.perf_counter()
-            outcome = runner.invoke(sim.cli.app, case["args"])
+            outcome = runner.invoke(sim.app.cli.app, case["args"])
             crashed = outcome.exception is not None and not isinstance(outcome.exception, SystemExit)
             print(json.dumps({"exit_code": outcome.exit_code, "stderr": outcome.stderr,
                               "exception": repr(outcome.exception)[:300] if crashed else None,

@@ -154,7 +154,7 @@ def test_policies_get_observations_and_outcomes_unless_they_opt_out(install_plug
 
 
 def test_compare_writes_a_table_with_confidence_intervals(tmp_path):
-    from sim.compare import METRICS, compare
+    from sim.app.compare import METRICS, compare
 
     sc = _scenario("local", profile="smartphone", link="lte", duration="3min")
     rows = compare(sc, ["local", "edge"], [1, 2], tmp_path)

@@ -136,7 +136,7 @@ def test_the_readmes_example_policy_is_one_file_that_the_registry_finds(tmp_path
 
 def test_edgefed_policies_lists_every_policy_with_its_parameters():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "300"}
-    shown = subprocess.run([sys.executable, "-m", "sim.cli", "policies"], capture_output=True, text=True, env=env,
+    shown = subprocess.run([sys.executable, "-m", "sim.app.cli", "policies"], capture_output=True, text=True, env=env,
                            cwd=ROOT, timeout=120)
     assert shown.returncode == 0, shown.stderr
     rows = {line.split("│")[1].strip() for line in shown.stdout.splitlines() if line.startswith("│")}

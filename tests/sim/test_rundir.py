@@ -13,8 +13,8 @@ import yaml
 from hypothesis import given, strategies as st
 from typer.testing import CliRunner
 
-from sim import cli, runner
-from sim.rundir import MARKER, RunDirError, atomic_directory, prepare_run_directory, run_dir_name
+from sim.app import cli, runner
+from sim.app.output import MARKER, RunDirError, atomic_directory, prepare_run_directory, run_dir_name
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -221,7 +221,7 @@ def test_run_reports_what_it_cleaned_up(tmp_path):
 
 def test_a_writer_killed_while_staging_is_cleaned_up_by_the_next(tmp_path):
     final = _run_dir(tmp_path / "x")
-    killed = ("import os, sys; from sim.rundir import atomic_directory\n"
+    killed = ("import os, sys; from sim.app.output import atomic_directory\n"
               "with atomic_directory(sys.argv[1]) as staging:\n"
               "    (staging / 'summary.json').write_text('half')\n"
               "    os._exit(9)  # no clean-up runs, as after SIGKILL\n")

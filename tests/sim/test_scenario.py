@@ -99,7 +99,7 @@ def test_missing_file(tmp_path):
 
 def test_cli_validate_exit_codes(tmp_path):
     bad = _write(tmp_path, _mutate(lambda d: d["fleet"][1].update(count=0)))
-    cli = [sys.executable, "-m", "sim.cli", "validate"]
+    cli = [sys.executable, "-m", "sim.app.cli", "validate"]
     failed = subprocess.run(cli + [str(bad)], capture_output=True, text=True, cwd=ROOT)
     assert failed.returncode == 2
     assert failed.stderr.strip() == f"error: {bad}: fleet[1].count: must be >= 1, got 0"
@@ -109,14 +109,14 @@ def test_cli_validate_exit_codes(tmp_path):
 
 
 def test_cli_unknown_policy_override(tmp_path):
-    cli = [sys.executable, "-m", "sim.cli", "run", str(QUICKSTART), "--policy", "nope", "--out", str(tmp_path / "r")]
+    cli = [sys.executable, "-m", "sim.app.cli", "run", str(QUICKSTART), "--policy", "nope", "--out", str(tmp_path / "r")]
     failed = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT)
     assert failed.returncode == 2 and "policy.name: unknown policy 'nope'" in failed.stderr
     assert "Traceback" not in failed.stderr and not (tmp_path / "r").exists()
 
 
 def test_cli_profiles_lists_catalogue_with_sources():
-    done = subprocess.run([sys.executable, "-m", "sim.cli", "profiles"], capture_output=True, text=True, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "sim.app.cli", "profiles"], capture_output=True, text=True, cwd=ROOT,
                           env={**__import__("os").environ, "COLUMNS": "250"})
     assert done.returncode == 0
     for name in ("mcu-cortex-m4", "raspberry-pi-4", "jetson-nano", "jetson-orin-nano", "smartphone", "iot-gateway",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim import sweep
+from sim.app import sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ def test_sweep_on_local_ray(tmp_path):
 
 def test_cli_bad_sweep_file_exit_2_without_traceback(tmp_path):
     path = _sweep_file(tmp_path, seeds="many")
-    proc = subprocess.run([sys.executable, "-m", "sim.sweep", str(path)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "sim.app.sweep", str(path)], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, env={**os.environ, "FLWR_TELEMETRY_ENABLED": "0"})
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -144,7 +144,7 @@ def test_sigint_keeps_finished_runs_and_leaves_nothing_half_written(tmp_path):
                                     "seeds": 3}))
     # as from a terminal: a test runner started in the background inherits SIGINT ignored, and Python then
     # never installs its Ctrl-C handler in the child
-    proc = subprocess.Popen([sys.executable, "-m", "sim.sweep", str(path)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "sim.app.sweep", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "FLWR_TELEMETRY_ENABLED": "0"},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

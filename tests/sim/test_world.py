@@ -129,7 +129,7 @@ def test_output_settings_sample_requests_and_switch_traces_off(tmp_path):
 
     import pyarrow.parquet as pq
 
-    from sim.runner import run_scenario, write_run
+    from sim.app.runner import run_scenario, write_run
 
     base = {"federation": {"enabled": False, "pretrain": {"rounds": 0}}, "duration": "20min"}
     full = run_scenario(_scenario(**base))
@@ -182,7 +182,7 @@ def test_a_microcontroller_offloading_over_lora_pays_the_closed_form_time_and_en
 
 def test_requests_still_in_flight_at_the_end_are_unfinished_not_instant():
     from sim.recorder import SERVED, UNFINISHED
-    from sim.summary import summarize
+    from sim.app.summary import summarize
 
     # NB-IoT replies take seconds: requests that arrive in the last seconds cannot be answered before the end
     sc = _scenario(duration="10min", policy={"name": "edge"},

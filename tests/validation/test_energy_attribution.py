@@ -13,7 +13,7 @@ from sim import scenario as scenarios
 from sim.energy import ACTIVE_COMPONENTS
 from sim.catalogue import LINKS
 from sim.recorder import BATTERY_EMPTY, SERVED, UNFINISHED
-from sim.summary import summarize
+from sim.app.summary import summarize
 from sim.world import World
 
 LTE = LINKS["lte"]

@@ -10,9 +10,9 @@ import numpy as np
 
 from sim import scenario as scenarios
 from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
-from sim.interrupts import stop_ray_on_interrupt
-from sim.rundir import atomic_directory, write_csv, write_json, write_parquet
-from sim.summary import device_rows, summarize
+from sim.app.interrupts import stop_ray_on_interrupt
+from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
+from sim.app.summary import device_rows, summarize
 from sim.world import World
 
 ROUND_CLIENT_COLUMNS = ["round", "device", "profile", "status", "start_s", "download_end_s", "train_start_s",

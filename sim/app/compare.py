@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import math
-import statistics
 from pathlib import Path
 from typing import Callable
 
+from plots.groups import mean_ci
 from sim import scenario as scenarios
-from sim.rundir import write_csv
-
-# Student t quantiles t_{0.975, n-1} for n = 2..30 seeds; 1.96 beyond
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045]
+from sim.app.output import write_csv
 
 METRICS = {  # column -> how to read it from summary.json
     "latency_mean_ms": lambda s: s["latency_mean_s"] * 1e3,
@@ -25,17 +21,6 @@ METRICS = {  # column -> how to read it from summary.json
     "bytes_offloaded": lambda s: s["bytes_offloaded"],
     "dropped": lambda s: s["dropped"],
 }
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and 95% confidence half-width (Student t over seeds); NaN width for one value."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    if len(values) == 1:
-        return values[0], math.nan
-    t = _T975[len(values) - 2] if len(values) - 2 < len(_T975) else 1.96
-    return statistics.fmean(values), t * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def comparison_rows(summaries: dict[str, list[dict]]) -> list[dict]:
@@ -57,7 +42,7 @@ def _has(summary: dict) -> bool:
 def compare(scenario: scenarios.Scenario, policy_names: list[str], seeds: list[int], out: Path | None = None,
             progress: Callable[[str], None] | None = None) -> list[dict]:
     """Run every policy on every seed of the same scenario; write run directories and comparison.csv."""
-    from sim.runner import run_scenario, write_run
+    from sim.app.runner import run_scenario, write_run
 
     summaries: dict[str, list[dict]] = {name: [] for name in policy_names}
     for seed in seeds:

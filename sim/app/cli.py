@@ -1,4 +1,4 @@
-"""The `edgefed` command line: run, validate."""
+"""The `edgefed` command line: run, validate, compare, plot, sweep, profiles, calibrate."""
 from __future__ import annotations
 
 import functools
@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim import scenario as scenarios
-from sim.rundir import RunDirError, prepare_run_directory, run_dir_name
+from sim.app.output import RunDirError, prepare_run_directory, run_dir_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="edgefed: federated edge-cloud collaboration simulator.")
@@ -168,7 +168,7 @@ def run(
                                               help="override federation.enabled"),
 ) -> None:
     """Simulate SCENARIO and write its run directory."""
-    from sim.runner import run_scenario, write_run
+    from sim.app.runner import run_scenario, write_run
 
     loaded = _load(scenario)
     try:
@@ -202,7 +202,7 @@ def compare(
     out: Optional[Path] = typer.Option(None, "--out", help="output directory [default: runs/<name>-compare]"),
 ) -> None:
     """Run each policy on the same scenario and seeds; write comparison.csv and print it with 95% CIs."""
-    from sim.compare import METRICS, compare as run_comparison
+    from sim.app.compare import METRICS, compare as run_comparison
     from sim.policies import registry
 
     loaded = _load(scenario)
@@ -213,7 +213,7 @@ def compare(
               f"{', '.join(sorted(registry()))}")
     target = out or Path("runs") / f"{run_dir_name(loaded.name)}-compare"
     seed_list = [loaded.seed + i for i in range(seeds)]
-    for name in names:  # the run directories sim.compare.compare writes, checked before any simulation
+    for name in names:  # the run directories sim.app.compare.compare writes, checked before any simulation
         for seed in seed_list:
             _prepare_out(target / "runs" / f"{name}-seed{seed}")
     columns = (TextColumn("[bold]comparing"), BarColumn(), TextColumn("{task.fields[last]}"), TimeElapsedColumn())
@@ -228,7 +228,7 @@ def compare(
     for row in rows:
         table.add_row(row["policy"], *(f"{row[m]:.4g} ± {row[m + '_ci95']:.2g}" for m in METRICS))
     out_console.print(table)
-    from plots.compare import write_report
+    from plots.report import write_report
 
     write_report(sorted(d for d in (target / "runs").iterdir() if not d.name.startswith(".")), target)
     out_console.print(f"wrote {target}/comparison.csv, report.md, report.html and plots/", markup=False)
@@ -254,7 +254,7 @@ def sweep(
                                                                   "else a local Ray]"),
 ) -> None:
     """Run a grid of scenario x policy x parameters x seeds on Ray; finished runs are skipped; writes sweep.csv."""
-    from sim.sweep import sweep_command
+    from sim.app.sweep import sweep_command
 
     sweep_command(sweep_file=sweep_file, address=address)
 
@@ -275,7 +275,7 @@ def calibrate(
 
 
 def main() -> None:
-    from sim import interrupts
+    from sim.app import interrupts
 
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     try:

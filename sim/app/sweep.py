@@ -33,10 +33,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim import scenario as scenarios
-from sim.compare import mean_ci
+from plots.groups import mean_ci
 
 if TYPE_CHECKING:
-    from sim import runner
+    from sim.app import runner
 
 # energy_per_request_j includes the radio tails a request's transfers left; device_energy_per_request_j adds FL
 METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j",
@@ -288,7 +288,7 @@ def execute(run: Run, initial: "runner.Pretrained | None" = None) -> dict:
     """Simulate one run and write its directory (no plots); `initial` holds the pretrained models to start from."""
     import torch
 
-    from sim import runner
+    from sim.app import runner
 
     torch.set_num_threads(1)
     # the driver already pretrained (through Flower): the model is handed in, Flower never starts here
@@ -414,7 +414,7 @@ def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
                 finished: Callable[[Run, BaseException | None], None]) -> None:
     import ray
 
-    from sim import runner
+    from sim.app import runner
 
     # pretraining goes through Flower (its own Ray, started and shut down): do it before our Ray starts
     initial: dict[Path, runner.Pretrained] = {}
@@ -506,7 +506,7 @@ def sweep_command(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":  # `python -m sim.sweep SWEEP.yaml` until the CLI registers `edgefed sweep`
+if __name__ == "__main__":  # `python -m sim.app.sweep SWEEP.yaml`: the sweep without the rest of the CLI
     _app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     _app.command()(sweep_command)
     _app()
