@@ -75,9 +75,11 @@ def _simulate_flower(server_app, holder: dict, supernodes: int, wanted: str) -> 
             server_app=server_app,
             client_app=make_client_app(),
             num_supernodes=supernodes,
+            # address "local": a Ray of its own even when `ray start` left a cluster on this machine, which
+            # ray.init would otherwise join (and then refuse num_cpus)
             backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                            "init_args": {"num_cpus": os.cpu_count() or 1, "include_dashboard": False,
-                                          "log_to_driver": False}},
+                            "init_args": {"address": "local", "num_cpus": os.cpu_count() or 1,
+                                          "include_dashboard": False, "log_to_driver": False}},
         )
     if wanted not in holder:
         raise RuntimeError("the Flower run did not finish (see Flower's log above)")

@@ -427,7 +427,9 @@ def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            # "local": never join a cluster that `ray start` left on this machine without being asked to
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                     log_to_driver=False)
     remote = _remote_execute()
     refs = {remote.remote(run, initial.get(run.path)): run for run in runs}
     try:
