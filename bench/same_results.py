@@ -3,8 +3,9 @@
 A refactor must change no result. This runs each bundled scenario (sweep files excluded) with federation off
 and the same deterministic starting weights (no Flower pretraining, so it takes seconds, not minutes) in the
 working tree and in a temporary worktree of REF, and compares the run directories file by file
-(requests.parquet, rounds.csv, devices.csv, links.csv, battery.csv, summary.json). Federated runs are
-covered by the bit-identity tests in tests/e2e.
+(rounds.csv, devices.csv, links.csv, battery.csv, summary.json byte for byte; requests.parquet column by
+column, so a new column is reported as added, not as a difference). Federated runs are covered by the
+bit-identity tests in tests/e2e.
 Usage: python bench/same_results.py [--ref HEAD] [--max-hours 2]
 The last line is a JSON object: {"ref": ..., "scenarios": n, "identical": n, "differences": {...}}.
 """
@@ -51,8 +52,23 @@ def emit(out: Path, max_hours: float) -> None:
 
 
 def digests(run_dir: Path) -> dict[str, str]:
-    return {name: hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
-            for name in COMPARED if (run_dir / name).exists()}
+    """A digest per compared file; requests.parquet gives one per column (`requests.parquet:<column>`)."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for name in COMPARED:
+        path = run_dir / name
+        if not path.exists():
+            continue
+        if name.endswith(".parquet"):
+            table = pq.read_table(path)
+            for column in table.column_names:
+                values = table.column(column).combine_chunks()
+                data = b"".join(bytes(b) if b is not None else b"-" for b in values.buffers())
+                out[f"{name}:{column}"] = f"{values.type}:" + hashlib.sha256(data).hexdigest()
+        else:
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
 
 
 def run_in(checkout: Path, out: Path, max_hours: float) -> None:
@@ -83,8 +99,10 @@ def main() -> None:
         names = [p.stem for p in bundled_scenarios(ROOT)]
         for name in names:
             before, after = digests(tmp_path / "before" / name), digests(tmp_path / "after" / name)
-            changed = sorted(f for f in set(before) | set(after) if before.get(f) != after.get(f))
-            print(f"{name}: {'identical' if not changed else 'differs in ' + ', '.join(changed)}")
+            changed = sorted(f for f in before if before[f] != after.get(f))
+            added = sorted(set(after) - set(before))
+            print(f"{name}: {'identical' if not changed else 'differs in ' + ', '.join(changed)}"
+                  + (f" (added: {', '.join(added)})" if added else ""))
             if changed:
                 differences[name] = changed
     print(json.dumps({"ref": args.ref, "scenarios": len(names), "identical": len(names) - len(differences),

@@ -166,6 +166,6 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
         evaluate = fleet.evaluate
     score(table, requests, evaluate, world.weights())
     versions = score_versions(evaluate, world.n_devices, world.weights(), int(scenario.duration // 3600),
-                              world.personal_version if scenario.federation.personalise else None)
+                              world.fleet.personal_version if scenario.federation.personalise else None)
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,
             "versions": versions, "exchanged": fleet.exchanged}

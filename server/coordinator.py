@@ -171,7 +171,7 @@ class Coordinator:
             row["download_end_s"] = env.now
             train()
 
-        if world.device_version[dev] < self.version:
+        if world.fleet.model_version[dev] < self.version:
             world.transfer(dev, world.model_bytes, False, downloaded)
         else:
             train()
@@ -181,7 +181,7 @@ class Coordinator:
 
         def installed(dev: int):
             def done() -> None:
-                world.device_version[dev] = max(world.device_version[dev], version)
+                world.fleet.model_version[dev] = max(world.fleet.model_version[dev], version)
             return done
 
         for dev in range(world.n_devices):

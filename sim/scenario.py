@@ -4,49 +4,22 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
-                      field_validator, model_validator)
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from sim import limits, units
+from sim import limits, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
+from sim.scenario_topology import MetroLink, SiteConfig
+from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
+                                Strict)
 
 
 class ScenarioError(Exception):
     """A scenario that cannot be used; str() is one or more lines 'file: field: what is allowed'."""
-
-
-def _unit(parse, suffix: str, *, positive: bool = True, at_most: tuple[float, str] | None = None):
-    def check(value: Any) -> float:
-        number = parse(value)
-        if positive and number <= 0:
-            raise ValueError(f"must be > 0, got {shown(value)}")
-        if at_most is not None and number > at_most[0]:
-            raise ValueError(f"must be <= {at_most[1]}, got {shown(value)}")
-        return number
-
-    # serialise back to a string that the same parser reads, so a resolved scenario reloads
-    return Annotated[float, BeforeValidator(check), PlainSerializer(lambda v: f"{v!r}{suffix}", return_type=str)]
-
-
-Duration = _unit(units.duration_s, "s")
-Bitrate = _unit(units.bitrate_bps, "bps")
-EventRate = _unit(units.event_rate_per_s, "/s")
-Energy = _unit(units.energy_j, "J")
-Power = _unit(units.power_w, "W", positive=False)
-Size = _unit(units.size_bytes, "B")
-# spans of the data set: np.arange and the device series allocate one entry per hour of them
-DataSpan = _unit(units.duration_s, "s", at_most=(limits.MAX_DATA_SPAN_S, f"{limits.MAX_DATA_SPAN_S / 86400:g}d "
-                                                                         "(the data set covers 14 months)"))
-
-
-class Strict(BaseModel):
-    # NaN and infinity are never a usable setting (they pass every bound: NaN compares false)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PolicyConfig(Strict):
@@ -108,6 +81,10 @@ class FleetGroup(Strict):
     harvest: Harvest | None = None
     cpu_scale: float = Field(default=1.0, gt=0.0, le=1.0, description="DVFS: f / f_max")
     bandwidth_trace: str | None = None  # CSV time_s,up_bps,down_bps: the access link's capacity from each time on
+    # with `sites:`: where the entry's devices attach (a cell by name, or the first cell of their link kind at a
+    # site); omitted from the resolved scenario when unset, so a run without sites reads as it always did
+    site: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    cell: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_validator("bandwidth_trace")
     @classmethod
@@ -269,6 +246,8 @@ class Scenario(Strict):
     fleet: list[FleetGroup] = Field(min_length=1)
     edge: EdgeServer = EdgeServer()
     cloud: Cloud = Cloud()
+    sites: list[SiteConfig] = Field(default_factory=list, exclude_if=lambda v: not v)
+    metro: list[MetroLink] = Field(default_factory=list, exclude_if=lambda v: not v)
     models: Models = Models()
     federation: Federation = Federation()
     data: Data = Data()
@@ -287,6 +266,9 @@ class Scenario(Strict):
                                   f"unknown profile {shown(group.profile)}; allowed: {', '.join(devices)}")
             if group.link not in links:
                 raise _FieldError(f"fleet[{i}].link", f"unknown link {shown(group.link)}; allowed: {', '.join(links)}")
+        problem = scenario_topology.check(self)
+        if problem is not None:
+            raise _FieldError(*problem)
         if self.models.cloud is not None and self.federation.pretrain.rounds == 0:
             raise _FieldError("models.cloud", "the cloud model is trained by federated pretraining: "
                               "set federation.pretrain.rounds >= 1 (or drop models.cloud)")
@@ -298,6 +280,10 @@ class Scenario(Strict):
     def device_profile(self, name: str):
         """The catalogue device profile `name` with this scenario's `profiles:` override applied."""
         return overrides.resolve(DEVICES, name, self.profiles.get(name))
+
+    def known_links(self) -> list[str]:
+        """The link names a fleet entry or a cell may use: the catalogue's and this scenario's own."""
+        return overrides.known_names(self.links, LINKS)
 
     def link_profile(self, name: str):
         """The catalogue link `name` with this scenario's `links:` override applied."""
@@ -459,4 +445,7 @@ def with_overrides(scenario: Scenario, *, seed: int | None = None, policy: str |
 
 def dump(scenario: Scenario) -> str:
     """The resolved scenario as YAML that load() reads back to an equal Scenario."""
-    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False)
+    data = scenario.model_dump(mode="json")
+    if scenario.sites:  # each site has its own server: the single-site `edge:` would only mislead a reader
+        data.pop("edge")
+    return yaml.safe_dump(data, sort_keys=False)

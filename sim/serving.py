@@ -2,7 +2,8 @@
 
 This is the event loop's hot path (performance rules in DESIGN.md): per request it does a few list
 lookups, one policy call and a handful of column writes. An offloaded request in flight is one small
-list, [row, device, target, stage start, transfer s, radio J, arrival], passed from hop to hop; its
+list, [row, device, target, stage start, transfer s, radio J, arrival, route, hop], passed from hop to hop
+along its route (the access link, then the route's metro or WAN hops to its server, and back); its
 totals go into the recorder's columns once, when the reply is delivered, except its radio energy, which
 FleetEnergy bills to the row as it is spent (the tail after the reply comes later). Arrivals are the
 calendar's fed stream; everything else that takes time is a calendar entry: a radio promotion, a link's
@@ -10,12 +11,12 @@ next departure, a server's reply.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from clients.spec import EDGE_MODEL, PERSONAL_MODEL
-from sim.policies import EDGE, LOCAL, Observation
+from sim.policies import CLOUD, EDGE, FIRST_SITE, LOCAL, Observation
 from sim.recorder import BATTERY_EMPTY
 
 if TYPE_CHECKING:
@@ -24,34 +25,39 @@ if TYPE_CHECKING:
 # Weight of the newest throughput sample in a device's running estimate.
 THROUGHPUT_EWMA = 0.2
 # positions in an in-flight request's list
-ROW, DEV, TARGET, MARK, TRANSFER, RADIO, ARRIVAL = range(7)
+ROW, DEV, TARGET, MARK, TRANSFER, RADIO, ARRIVAL, ROUTE, HOP = range(9)
+# positions in a route (sim.topology)
+SERVER, COMPUTE, UP_HOPS, DOWN_HOPS, RTT, SITE = range(6)
 
 
 class Serving:
     """Every request of a world from arrival to reply, on the world's calendar."""
 
     def __init__(self, world: World, arrivals: Iterator[tuple[np.ndarray, np.ndarray]]):
-        self.world = world
+        self.world = world  # for the model versions the servers hold, which federation changes as it goes
         self.env, self.calendar, self.recorder, self.energy = world.env, world.calendar, world.recorder, world.energy
+        fleet, topology = world.fleet, world.topology
         self._decide = world.policy.decide
         # policies that do not learn from outcomes are not told them
         self._observe_outcome = world.policy.observe if getattr(world.policy, "uses_outcomes", True) else None
         # fixed and random policies ignore the observation: skip filling it
         self._observing = getattr(world.policy, "uses_observation", True)
+        self._battery = world.energy.capacity_j  # None for mains-powered devices: always alive
+        # the fleet's and topology's per-device lists (shared, updated in place), one attribute load away
+        self._cpu, self._local_compute, self._deadline = fleet.cpu, fleet.local_compute_s, fleet.deadline_s
+        self._device_version, self._personal_version = fleet.model_version, fleet.personal_version
+        self._up_bps, self._down_bps, self._access_rtt = fleet.up_bps, fleet.down_bps, fleet.access_rtt_s
+        self._up_link, self._down_link = topology.up_link, topology.down_link
+        self._routes, self._wait_seen, self._home_site = topology.routes, topology.wait_seen, topology.home_site
+        self._topology = topology
+        self._up_bytes, self._down_bytes = world.up_bytes, world.down_bytes
         self._observations = [self._static_observation(dev) for dev in range(world.n_devices)] \
             if self._observing else []
-        self._battery = world.energy.capacity_j  # None for mains-powered devices: always alive
-        # the world's per-device lists (shared, updated in place) and fixed quantities, one attribute load away
-        self._cpu, self._local_compute, self._deadline = world._cpu, world._local_compute, world._deadline
-        self._up_link, self._down_link = world._up_link, world._down_link
-        self._up_bps, self._down_bps, self._access_rtt = world._up_bps, world._down_bps, world._access_rtt
-        self._up_bytes, self._down_bytes = world.up_bytes, world.down_bytes
         self._arrivals = arrivals
         # bound once: a callback is then a plain attribute load, not a new bound method per request
-        self._start_upload, self._uploaded = self._on_promoted_up, self._on_uploaded
-        self._wan_uploaded, self._reply_from_cloud, self._wan_downloaded = self._on_wan_uploaded, \
-            self._on_reply_from_cloud, self._on_wan_downloaded
-        self._reply_at_access = self._on_reply_at_access
+        self._start_upload, self._uploaded, self._hop_up_done = self._on_promoted_up, self._on_uploaded, \
+            self._on_hop_up_done
+        self._hop_down_done, self._reply_at_access = self._on_hop_down_done, self._on_reply_at_access
         self._start_download, self._delivered = self._on_promoted_down, self._on_delivered
 
     def start(self) -> None:
@@ -81,15 +87,14 @@ class Serving:
             rec.dropped[row] = BATTERY_EMPTY
             rec.target[row] = -1
             return
-        world = self.world
         if self._observing:
             obs = self._fill_observation(dev, now)
             obs.request = row
             target = self._decide(obs)
         else:
             target = self._decide(None)
-        rec.target[row] = target
         if target == LOCAL:
+            rec.target[row] = LOCAL
             compute = self._local_compute[dev]
             start = self._cpu[dev].admit(now, compute)
             joules = energy.compute(dev, compute, now)
@@ -97,19 +102,26 @@ class Serving:
             rec.queue_s[row] = start - now
             rec.latency_s[row] = latency
             rec.energy_compute_j[row] = joules
-            personal = world.personal_version[dev]
+            personal = self._personal_version[dev]
             if personal >= 0:
                 rec.model[row] = PERSONAL_MODEL
                 rec.model_version[row] = personal
             else:
-                version = world.device_version[dev]
+                version = self._device_version[dev]
                 if version:  # the column starts at 0
                     rec.model_version[row] = version
             if self._observe_outcome is not None:
                 self._observe_outcome(LOCAL, latency, joules, latency <= self._deadline[dev], row)
             return
+        route = self._routes[dev][target]  # IndexError for a site that does not exist: a policy's bug
+        if target >= FIRST_SITE:  # a site the policy named: the row says which (World.table() fills in the rest)
+            if route is None:
+                raise ValueError(f"policy chose site {target - FIRST_SITE}, unreachable from device {dev}'s cell")
+            rec.site_choice[row] = target - FIRST_SITE + 1
+            target = EDGE
+        rec.target[row] = target
         delay, joules = energy.radio_start(dev, now, row)
-        request = [row, dev, target, now + delay, delay, joules, now]
+        request = [row, dev, target, now + delay, delay, joules, now, route, 0]
         if delay > 0.0:
             self.calendar.at(now + delay, self._start_upload, request)
         else:
@@ -118,14 +130,17 @@ class Serving:
     def _static_observation(self, dev: int) -> Observation:
         """A device's observation with the fields that never change during a run set once."""
         world, obs = self.world, Observation()
-        device = world.devices[dev]
+        device, routes = world.devices[dev], self._routes[dev]
         obs.device, obs.group, obs.radio = dev, device.group, device.link
-        obs.deadline_s = world._deadline[dev]
-        obs.compute_s = world._compute_s[dev]
+        obs.deadline_s = self._deadline[dev]
+        obs.compute_s = (self._local_compute[dev], routes[EDGE][COMPUTE], routes[CLOUD][COMPUTE])
         obs.compute_w = self.energy.dynamic_w[dev]
-        obs.access_rtt_s = world._access_rtt[dev]
+        obs.access_rtt_s = self._access_rtt[dev]
         obs.up_bytes, obs.down_bytes = world.up_bytes, world.down_bytes
-        obs.wan_rtt_s, obs.wan_bps = world.wan_rtt_s, world.scenario.cloud.wan_up
+        home = self._topology.sites[self._home_site[dev]]
+        obs.wan_rtt_s, obs.wan_bps = home.wan_rtt_s, home.wan_up.bytes_per_s * 8.0
+        obs.home_site, obs.site_wait_s, obs.site_rtt_s, obs.site_compute_s, obs.site_metro_bps = \
+            self._topology.site_estimates(dev)
         return obs
 
     def _fill_observation(self, dev: int, now: float) -> Observation:
@@ -136,9 +151,9 @@ class Serving:
         obs.cpu_wait_s = self._cpu[dev].wait_s(now)
         obs.up_bps = self._up_bps[dev]
         obs.down_bps = self._down_bps[dev]
-        obs.edge_wait_s = world._edge_wait_seen[dev]
+        obs.edge_wait_s = self._wait_seen[dev][self._home_site[dev]]
         obs.radio_idle_s = energy.radio_idle_s(dev, now)
-        obs.local_version = world.device_version[dev]
+        obs.local_version = self._device_version[dev]
         obs.server_version = world.global_version
         return obs
 
@@ -156,49 +171,60 @@ class Serving:
         self._up_link[request[DEV]].send(self._up_bytes, self._uploaded, request)
 
     def _on_uploaded(self, request: list) -> None:
+        """The request is through the access uplink: on over the route's next hop, or to its server."""
         now = self.env._now
-        world = self.world
-        dev = request[DEV]
         self._access_hop_done(request, now, self._up_bytes, True, self._up_bps)
-        if request[TARGET] == EDGE:
-            rtt = self._access_rtt[dev]
-            start = world.edge_server.admit(now, world._edge_compute)
-            world._edge_wait_seen[dev] = start - now
-            self._serve(request, now, start, world._edge_compute, rtt, self._reply_at_access)
-        else:
+        hops = request[ROUTE][UP_HOPS]
+        if hops:
             request[MARK] = now
-            world.wan_up.send(self._up_bytes, self._wan_uploaded, request)
+            hops[0].send(self._up_bytes, self._hop_up_done, request)
+        else:
+            self._at_server(request, now)
 
-    def _on_wan_uploaded(self, request: list) -> None:
+    def _on_hop_up_done(self, request: list) -> None:
         now = self.env._now
-        world = self.world
         request[TRANSFER] += now - request[MARK]
-        start = world.cloud_server.admit(now, world._cloud_compute)
-        self._serve(request, now, start, world._cloud_compute, self._access_rtt[request[DEV]] + world.wan_rtt_s,
-                    self._reply_from_cloud)
+        hop = request[HOP] + 1
+        hops = request[ROUTE][UP_HOPS]
+        if hop < len(hops):
+            request[HOP] = hop
+            request[MARK] = now
+            hops[hop].send(self._up_bytes, self._hop_up_done, request)
+        else:
+            request[HOP] = 0
+            self._at_server(request, now)
 
-    def _serve(self, request: list, now: float, start: float, compute: float, rtt: float,
-               then: Callable[[list], None]) -> None:
-        """Queue at the server (FIFO, already admitted) and compute; `then` the reply, after both RTT halves.
+    def _at_server(self, request: list, now: float) -> None:
+        """Queue at the route's server (FIFO) and compute; the reply leaves after both RTT halves.
 
         Propagation is added after the server so FIFO order at the server is arrival order.
         """
+        server, compute, _, down_hops, rtt, site = request[ROUTE]
+        start = server.admit(now, compute)
         world, rec, row = self.world, self.recorder, request[ROW]
+        if site >= 0:  # an edge server tells the device its queue with the reply
+            self._wait_seen[request[DEV]][site] = start - now
         rec.queue_s[row] = start - now
         if world.server_model != EDGE_MODEL:  # the columns start at EDGE_MODEL (0), version 0
             rec.model[row] = world.server_model
         elif world.global_version:
             rec.model_version[row] = world.global_version
-        self.calendar.at(now + (start - now + compute + rtt), then, request)
+        self.calendar.at(now + (start - now + compute + rtt), self._hop_down_done if down_hops else
+                         self._reply_at_access, request)
 
-    def _on_reply_from_cloud(self, request: list) -> None:
-        world = self.world
-        request[MARK] = self.env._now
-        world.wan_down.send(self._down_bytes, self._wan_downloaded, request)
-
-    def _on_wan_downloaded(self, request: list) -> None:
-        request[TRANSFER] += self.env._now - request[MARK]
-        self._on_reply_at_access(request)
+    def _on_hop_down_done(self, request: list) -> None:
+        """The reply is at the next hop back towards the device (or, first, leaves the server)."""
+        now = self.env._now
+        hops = request[ROUTE][DOWN_HOPS]
+        hop = request[HOP]
+        if hop:  # a hop has carried it
+            request[TRANSFER] += now - request[MARK]
+        if hop < len(hops):
+            request[HOP] = hop + 1
+            request[MARK] = now
+            hops[hop].send(self._down_bytes, self._hop_down_done, request)
+        else:
+            self._on_reply_at_access(request)
 
     def _on_reply_at_access(self, request: list) -> None:
         """The reply starts down the access link (after the radio's promotion if it went idle)."""

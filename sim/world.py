@@ -1,8 +1,7 @@
-"""The SimPy world: devices, shared links, edge server and cloud; every request from arrival to reply."""
+"""The SimPy world: the fleet, the topology (sites, cells, links, the cloud), the policy, the recorder; run."""
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -10,15 +9,14 @@ import simpy
 
 from clients.spec import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
 from sim import workload
-from sim.catalogue import EDGE_SERVER, DeviceProfile, LinkProfile
 from sim.calendar import Calendar
 from sim.energy import FleetEnergy
-from sim.harvest import Solar
+from sim.fleet import Device, Fleet  # noqa: F401  (Device: sim.world.Device, as before)
 from sim.network import SharedLink
-from sim.policies import LOCAL, make_policy
+from sim.policies import EDGE, LOCAL, make_policy
 from sim.recorder import Recorder
-from sim.servers import FifoServer
 from sim.serving import Serving
+from sim.topology import CLOUD_SITE, Topology
 from sim.scenario import Scenario, read_trace
 
 # Request framing on top of the model's input/output tensors (assumed: TCP/IP + a small RPC header).
@@ -26,24 +24,16 @@ REQUEST_OVERHEAD_BYTES = 200.0
 # the columns of World.table() and requests.parquet, in this order
 REQUEST_COLUMNS = ("arrival_s", "device", "target", "model", "model_version", "latency_s", "queue_s", "transfer_s",
                    "compute_s", "propagation_s", "energy_compute_j", "energy_radio_j", "bytes_up", "dropped",
-                   "forecast_error", "baseline_error", "hour", "deadline_s")
-# those World.table() derives from device, target and arrival time after the run, DERIVE_ROWS rows at a time
+                   "forecast_error", "baseline_error", "hour", "deadline_s", "site", "cell")
+# those World.table() derives from device, target, site and arrival time after the run, DERIVE_ROWS rows at a time
 DERIVED_COLUMNS = {"compute_s": np.float32, "propagation_s": np.float32, "bytes_up": np.float32, "hour": np.int32,
-                   "deadline_s": np.float32}
+                   "deadline_s": np.float32, "site": np.int16, "cell": np.int16}
 DERIVE_ROWS = 1 << 20
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
     """A named random stream: adding a component never shifts another component's draws."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
-
-@dataclass(frozen=True)
-class Device:
-    index: int
-    group: int
-    profile: DeviceProfile
-    link: LinkProfile
 
 
 class World:
@@ -68,66 +58,26 @@ class World:
         self.up_bytes = server_cost.input_bytes + REQUEST_OVERHEAD_BYTES
         self.down_bytes = server_cost.output_bytes + REQUEST_OVERHEAD_BYTES
 
-        self.devices: list[Device] = []
-        self.group_links: list[tuple[SharedLink, SharedLink]] = []
-        batteries, kinds, rates, deadlines, panels, revive, scale, burst = [], [], [], [], [], [], [], []
-        for g, group in enumerate(scenario.fleet):
-            profile, link = scenario.device_profile(group.profile), scenario.link_profile(group.link)
-            self.group_links.append((SharedLink(calendar, link.up_bps, f"{group.profile}/{link.name}/up"),
-                                     SharedLink(calendar, link.down_bps, f"{group.profile}/{link.name}/down")))
-            for _ in range(group.count):
-                self.devices.append(Device(len(self.devices), g, profile, link))
-                batteries.append(group.battery if group.battery is not None else profile.battery_j)
-                load = group.workload
-                kinds.append(workload.KINDS[load.kind])
-                rates.append(load.rate)
-                burst.append((load.burst_ratio, load.mean_burst, load.mean_calm))
-                deadlines.append(load.deadline)
-                panels.append(Solar(group.harvest.peak) if group.harvest is not None else None)
-                revive.append(group.battery_revive)
-                scale.append(group.cpu_scale)
-        n = len(self.devices)
-        self.energy = FleetEnergy([d.profile for d in self.devices], [d.link for d in self.devices], batteries,
-                                  panels, revive, scale)
-        self._kinds, self._rates = np.array(kinds), np.array(rates, dtype=float)
-        self._deadline = deadlines
-        self._up_link = [self.group_links[d.group][0] for d in self.devices]
-        self._down_link = [self.group_links[d.group][1] for d in self.devices]
-        self._access_rtt = [d.link.rtt_s for d in self.devices]
-        self._cpu = [FifoServer(d.profile.cores) for d in self.devices]
-        # DVFS: a device clocked at a fraction s of f_max computes s times as fast
-        self._speed = [d.profile.lstm_flops_per_s * s for d, s in zip(self.devices, scale)]
-        self._local_compute = [cost.flops_per_inference / speed for speed in self._speed]
-        self._up_bps = [d.link.up_bps for d in self.devices]
-        self._down_bps = [d.link.down_bps for d in self.devices]
-        self._edge_wait_seen = [0.0] * n
-
-        cloud = scenario.cloud
-        self.wan_up = SharedLink(calendar, cloud.wan_up, "wan/up")
-        self.wan_down = SharedLink(calendar, cloud.wan_down, "wan/down")
-        self.wan_rtt_s = cloud.wan_rtt
-        self.edge_server = FifoServer(scenario.edge.cores)
-        self.cloud_server = FifoServer(cloud.cores)
-        self._edge_compute = server_cost.flops_per_inference / scenario.edge.speed
-        self._cloud_compute = server_cost.flops_per_inference / cloud.speed
+        self.fleet = fleet = Fleet(scenario, cost.flops_per_inference)
+        self.devices = fleet.devices
+        self.energy = FleetEnergy([d.profile for d in self.devices], [d.link for d in self.devices], fleet.battery_j,
+                                  fleet.harvest, fleet.revive_soc, fleet.cpu_scale)
+        self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference)
+        self.wan_rtt_s = scenario.cloud.wan_rtt
 
         # model versions: the servers hold the newest global model, each device the newest it downloaded
         self.global_version = 0
-        self.device_version = [0] * n
         self.versions: dict[int, list[np.ndarray]] = {}
         self.cloud_arrays: list[np.ndarray] | None = None  # the cloud model's weights (one version per run)
-        # personalisation: the round whose locally fine-tuned copy a device serves with (-1: none yet)
-        self.personal_version = [-1] * n
 
         self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
             self.policy.bind(self)
-        arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s,
-                                           bursty=tuple(np.array(burst, float).T) if burst else None)
-        expected = int(self._rates.sum() * self.duration_s * 1.05) + 16
+        arrivals = workload.arrival_chunks(stream(seed, "workload"), fleet.workload_kind, fleet.request_rate,
+                                           self.duration_s, bursty=fleet.bursts)
+        expected = int(fleet.request_rate.sum() * self.duration_s * 1.05) + 16
         self.recorder = Recorder(recorder_capacity or expected)
         self.energy.recorder = self.recorder  # requests' radio joules, tails included, go to their rows
-        self._compute_s = [(c, self._edge_compute, self._cloud_compute) for c in self._local_compute]
         self.serving = Serving(self, arrivals)
         self.serving.start()
         for g, group in enumerate(scenario.fleet):
@@ -158,7 +108,8 @@ class World:
         self.recorder.mark_unfinished()
 
     def _follow_trace(self, group: int, rows: list[tuple[float, float, float]]):
-        up, down = self.group_links[group]
+        cell = self.topology.cells[self.topology.cell[next(d.index for d in self.devices if d.group == group)]]
+        up, down = cell.up, cell.down
         for time_s, up_bps, down_bps in rows:
             if time_s > self.env.now:
                 yield self.env.timeout(time_s - self.env.now)
@@ -178,27 +129,39 @@ class World:
     def _derive_table(self) -> dict[str, np.ndarray]:
         recorded = self.recorder.table()
         device, target, arrival = recorded["device"], recorded["target"], recorded["arrival_s"]
-        n = self.n_devices
-        # per target (local, edge, cloud) and device; a dropped request (target -1) gets zeros
-        compute = np.stack([np.asarray(self._local_compute), np.full(n, self._edge_compute),
-                            np.full(n, self._cloud_compute)]).astype(np.float32)
-        rtt = np.asarray(self._access_rtt)
-        propagation = np.stack([np.zeros(n), rtt, rtt + self.wan_rtt_s]).astype(np.float32)
-        deadline = np.asarray(self._deadline, np.float32)
+        fleet, topology = self.fleet, self.topology
+        home = np.array([topology.cells[c].site for c in topology.cell])  # each device's site (devices stay put)
+        site_compute = np.array([site.compute_s for site in topology.sites])
+        # round trip from each device's site to each site: its access link's, plus the metro path's
+        metro = np.array([[topology.metro_rtt_s(a, b) for b in range(len(topology.sites))]
+                          for a in range(len(topology.sites))])
+        access_rtt = np.asarray(fleet.access_rtt_s)
+        wan_rtt = np.array([site.wan_rtt_s for site in topology.sites])
+        local = np.asarray(fleet.local_compute_s)
+        deadline = np.asarray(fleet.deadline_s, np.float32)
         derived = {name: np.empty(len(device), dtype) for name, dtype in DERIVED_COLUMNS.items()}
         for lo in range(0, len(device), DERIVE_ROWS):  # in slices: temporaries stay small at city scale
             rows = slice(lo, lo + DERIVE_ROWS)
-            dev, tgt = device[rows], target[rows]
-            served_by = np.maximum(tgt, LOCAL)
-            derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute[served_by, dev], 0.0)
-            derived["propagation_s"][rows] = propagation[served_by, dev]  # row 0 (local) is zero
+            dev, tgt, chosen = device[rows], target[rows], recorded["site_choice"][rows]
+            at_edge = tgt == EDGE
+            # an edge request names its site only when the policy named one (1 + site), else its device's own
+            site = np.where(at_edge, np.where(chosen > 0, chosen - 1, home[dev]), CLOUD_SITE)
+            served_site = np.maximum(site, 0)
+            compute = np.where(tgt == LOCAL, local[dev], np.where(at_edge, site_compute[served_site],
+                                                                   topology.cloud_compute_s))
+            derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute, 0.0)
+            propagation = np.where(at_edge, access_rtt[dev] + metro[home[dev], served_site],
+                                   access_rtt[dev] + wan_rtt[home[dev]])
+            derived["propagation_s"][rows] = np.where(tgt > LOCAL, propagation, 0.0)
             derived["bytes_up"][rows] = np.where(tgt > LOCAL, self.up_bytes, 0.0)
             derived["hour"][rows] = arrival[rows] // 3600.0
             derived["deadline_s"][rows] = deadline[dev]
-        return {name: recorded[name] if name in recorded else derived[name] for name in REQUEST_COLUMNS}
+            derived["site"][rows] = site
+            derived["cell"][rows] = np.asarray(topology.cell)[dev]
+        return {name: derived[name] if name in derived else recorded[name] for name in REQUEST_COLUMNS}
 
     def links(self) -> list[SharedLink]:
-        return [link for pair in self.group_links for link in pair] + [self.wan_up, self.wan_down]
+        return self.topology.links()
 
     def _sample(self, every_s: float):
         """Every `every_s`: link utilisation and throughput, battery state of charge per device class."""
@@ -229,22 +192,25 @@ class World:
                 "alive": int(sum(energy.alive(d, now) for d in members))})
 
     def edge_energy_j(self) -> float:
-        """Edge server: static power plus (max - static) x utilisation (LEAF's linear model)."""
-        power = EDGE_SERVER  # the scenario sets cores and speed; the power model is the catalogue's
-        busy_share = min(1.0, self.edge_server.busy_s / (self.edge_server.cores * self.duration_s))
-        return (power.idle_w + (power.max_w - power.idle_w) * busy_share) * self.duration_s
+        """Edge servers: static power plus (max - static) x utilisation each (LEAF's linear model)."""
+        total = 0.0
+        for site in self.topology.sites:  # the scenario sets cores and speed; the power model is the catalogue's
+            power, server = site.power, site.server
+            busy_share = min(1.0, server.busy_s / (server.cores * self.duration_s))
+            total += (power.idle_w + (power.max_w - power.idle_w) * busy_share) * self.duration_s
+        return total
 
     # --- federation hooks ---------------------------------------------------------------------
     def alive(self, dev: int) -> bool:
         return self.energy.alive(dev, self.env.now)
 
     def cpu_wait_s(self, dev: int) -> float:
-        return self._cpu[dev].wait_s(self.env.now)
+        return self.fleet.cpu[dev].wait_s(self.env.now)
 
     def train(self, dev: int, samples: int, epochs: int) -> tuple[float, float]:
         """Occupy one device core with local training and charge its energy; return (start, finish)."""
-        seconds = self.flops_per_train_sample * samples * epochs / self._speed[dev]
-        start = self._cpu[dev].admit(self.env.now, seconds)
+        seconds = self.flops_per_train_sample * samples * epochs / self.fleet.flops_per_s[dev]
+        start = self.fleet.cpu[dev].admit(self.env.now, seconds)
         self.energy.compute(dev, seconds, self.env.now)
         return start, start + seconds
 
@@ -253,7 +219,9 @@ class World:
 
         No request row: its radio joules, tail included, stay in the device's ledger.
         """
-        hops = [self._up_link[dev], self.wan_up] if uplink else [self.wan_down, self._down_link[dev]]
+        topology = self.topology
+        site = topology.sites[topology.home_site[dev]]
+        hops = [topology.up_link[dev], site.wan_up] if uplink else [site.wan_down, topology.down_link[dev]]
         access_first = uplink
         env, energy = self.env, self.energy
 
@@ -285,7 +253,7 @@ class World:
 
     def install_personal(self, dev: int, server_round: int) -> None:
         """From now on the device answers local requests with the copy it fine-tuned in `server_round`."""
-        self.personal_version[dev] = max(self.personal_version[dev], server_round)
+        self.fleet.personal_version[dev] = max(self.fleet.personal_version[dev], server_round)
 
     def weights(self) -> dict[tuple[int, int], list[np.ndarray]]:
         """Every shared model's weights by (model, version): the global edge versions and the cloud model."""

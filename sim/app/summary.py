@@ -69,7 +69,7 @@ def device_rows(world) -> list[dict]:
         row = {"device": d.index, "group": d.group, "profile": d.profile.name, "link": d.link.name,
                "requests": int(requests[d.index]), "served": int(served[d.index]),
                "battery_j": world.energy.capacity_j[d.index], "death_s": world.energy.death_s[d.index],
-               "model_version": world.device_version[d.index]}
+               "model_version": world.fleet.model_version[d.index]}
         for c in COMPONENTS:
             row[f"energy_{c}_j"] = world.energy.spent[c][d.index]
         row["energy_total_j"] = sum(world.energy.spent[c][d.index] for c in COMPONENTS)

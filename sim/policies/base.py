@@ -10,6 +10,14 @@ if TYPE_CHECKING:
 LOCAL, EDGE, CLOUD = 0, 1, 2
 TARGETS = (LOCAL, EDGE, CLOUD)
 TARGET_NAMES = ("local", "edge", "cloud")
+# with several edge sites a policy may also name one: target FIRST_SITE + k is site k of the scenario's `sites:`
+# (EDGE stays "the device's own site"); the request is then recorded as target EDGE with `site` k
+FIRST_SITE = 3
+
+
+def site_target(site: int) -> int:
+    """The target that offloads to edge site `site` (its index in `sites:`)."""
+    return FIRST_SITE + site
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ class Observation:
 
     __slots__ = ("now", "device", "group", "deadline_s", "battery_soc", "cpu_wait_s", "compute_s", "up_bytes",
                  "down_bytes", "up_bps", "down_bps", "access_rtt_s", "wan_rtt_s", "wan_bps", "edge_wait_s",
-                 "compute_w", "radio", "radio_idle_s", "local_version", "server_version", "request")
+                 "compute_w", "radio", "radio_idle_s", "local_version", "server_version", "request", "home_site",
+                 "site_wait_s", "site_rtt_s", "site_compute_s", "site_metro_bps")
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -33,6 +34,12 @@ class Observation:
         self.local_version = 0  # model version on the device
         self.server_version = 0  # model version the edge server and cloud serve
         self.request = 0  # the request's id; observe() gets it back with the outcome
+        # per edge site k (target FIRST_SITE + k): what the device knows of reaching it from its cell
+        self.home_site = 0  # the site of the device's cell (target EDGE)
+        self.site_wait_s: list[float] = [0.0]  # queue wait each site last reported to this device (live)
+        self.site_rtt_s: tuple[float, ...] = (0.0,)  # round trip: access link plus the metro path
+        self.site_compute_s: tuple[float, ...] = (0.0,)  # one inference on the site's server
+        self.site_metro_bps: tuple[float, ...] = (float("inf"),)  # the metro path's slowest hop (inf: own site)
 
     def latency_estimates_s(self) -> tuple[float, float, float]:
         """Greedy estimate per target (local, edge, cloud): D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md)."""
@@ -41,6 +48,14 @@ class Observation:
         wan = (self.up_bytes + self.down_bytes) * 8.0 / self.wan_bps + self.wan_rtt_s
         return (self.cpu_wait_s + compute[LOCAL], transfer + self.edge_wait_s + compute[EDGE],
                 transfer + wan + compute[CLOUD])
+
+    def site_latency_estimates_s(self) -> list[float]:
+        """latency_estimates_s's edge estimate for every site: the access transfer, the metro path at its
+        slowest hop's nominal rate, the site's last reported queue, its compute and the round trip."""
+        access = self.up_bytes * 8.0 / self.up_bps + self.down_bytes * 8.0 / self.down_bps
+        metro_bits = (self.up_bytes + self.down_bytes) * 8.0
+        return [access + metro_bits / bps + rtt + wait + compute for bps, rtt, wait, compute
+                in zip(self.site_metro_bps, self.site_rtt_s, self.site_wait_s, self.site_compute_s)]
 
     def energy_estimates_j(self) -> tuple[float, float, float]:
         """Device energy of serving one request per target: compute above idle, or the radio's share.

@@ -23,15 +23,17 @@ class Oracle(BasePolicy):
 
     def decide(self, obs: Observation) -> int:
         world, dev, now = self.world, obs.device, obs.now
-        local = world._cpu[dev].wait_s(now) + obs.compute_s[LOCAL]
+        topology = world.topology
+        local = world.fleet.cpu[dev].wait_s(now) + obs.compute_s[LOCAL]
         radio = obs.radio
         promotion = radio.promotion_s if obs.radio_idle_s >= radio.tail_s else 0.0
-        up = promotion + self._transfer_s(world._up_link[dev], obs.up_bytes)
-        down = self._transfer_s(world._down_link[dev], obs.down_bytes)
-        edge = up + world.edge_server.wait_s(now + up) + obs.compute_s[EDGE] + obs.access_rtt_s + down
-        wan = self._transfer_s(world.wan_up, obs.up_bytes)
-        cloud = (up + wan + world.cloud_server.wait_s(now + up + wan) + obs.compute_s[CLOUD] + obs.access_rtt_s
-                 + obs.wan_rtt_s + self._transfer_s(world.wan_down, obs.down_bytes) + down)
+        up = promotion + self._transfer_s(topology.up_link[dev], obs.up_bytes)
+        down = self._transfer_s(topology.down_link[dev], obs.down_bytes)
+        site = topology.sites[topology.home_site[dev]]
+        edge = up + site.server.wait_s(now + up) + obs.compute_s[EDGE] + obs.access_rtt_s + down
+        wan = self._transfer_s(site.wan_up, obs.up_bytes)
+        cloud = (up + wan + topology.cloud_server.wait_s(now + up + wan) + obs.compute_s[CLOUD] + obs.access_rtt_s
+                 + obs.wan_rtt_s + self._transfer_s(site.wan_down, obs.down_bytes) + down)
         if local <= edge and local <= cloud:
             return LOCAL
         return EDGE if edge <= cloud else CLOUD

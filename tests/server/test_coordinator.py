@@ -85,7 +85,7 @@ def test_updates_that_beat_the_deadline_are_averaged():
     chosen = fleet.calls[0][1]
     expected = 0.1 * np.mean([d + 1 for d in chosen])  # equal example counts: plain mean
     np.testing.assert_allclose(world.versions[1][0], expected, rtol=1e-6)
-    assert world.global_version == 2 and max(world.device_version) == 2
+    assert world.global_version == 2 and max(world.fleet.model_version) == 2
 
 
 def test_an_upload_after_the_simulated_deadline_is_not_aggregated():
@@ -125,13 +125,13 @@ def test_personalise_switches_a_device_to_its_copy_when_its_training_ends():
         rows = [r for r in coordinator.round_clients if r["device"] == dev and np.isfinite(r["train_end_s"])]
         mine = t["device"] == dev
         if not rows:
-            assert world.personal_version[dev] == -1 and set(t["model"][mine]) == {0}
+            assert world.fleet.personal_version[dev] == -1 and set(t["model"][mine]) == {0}
             continue
         first = min(r["train_end_s"] for r in rows)
-        assert world.personal_version[dev] == max(r["round"] for r in rows)
+        assert world.fleet.personal_version[dev] == max(r["round"] for r in rows)
         assert set(t["model"][mine & (t["arrival_s"] < first)]) <= {0}
         assert set(t["model"][mine & (t["arrival_s"] > first)]) == {2}  # PERSONAL_MODEL
-    assert max(world.personal_version) == 2
+    assert max(world.fleet.personal_version) == 2
 
 
 def test_energy_aware_selection_prefers_powered_devices():

@@ -83,7 +83,7 @@ def test_a_device_serves_local_requests_with_its_personal_copy_once_installed():
     assert set(t["model"][mine & later]) == {PERSONAL_MODEL} and set(t["model_version"][mine & later]) == {5}
     assert set(t["model"][~(mine & later)]) == {EDGE_MODEL}
     world.install_personal(2, 3)  # an older round never replaces a newer copy
-    assert world.personal_version[2] == 5
+    assert world.fleet.personal_version[2] == 5
 
 
 def _forecasts(hours, model, version, quantized=0):

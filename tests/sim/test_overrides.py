@@ -35,7 +35,7 @@ def test_a_scenario_link_built_on_a_catalogue_link_carries_the_fleet_group():
     assert link.down_bps == lte.down_bps and link.tail_s == lte.tail_s and link.source == "scenario override of lte"
     world = World(sc)
     assert all(d.link == link for d in world.devices)
-    up, down = world.group_links[0]
+    up, down = world.topology.cells[0].up, world.topology.cells[0].down
     assert up.bytes_per_s == 1.5e6 / 8 and down.bytes_per_s == lte.down_bps / 8
     assert up.name == "smartphone/rural-lte/up"
     world.run()

@@ -95,7 +95,8 @@ def test_sampler_reports_link_utilisation_that_matches_the_load():
 def test_edge_server_power_is_linear_in_utilisation():
     world = World(_scenario(policy={"name": "edge"}))
     world.run()
-    busy = world.edge_server.busy_s / (world.edge_server.cores * world.duration_s)
+    edge = world.topology.sites[0].server
+    busy = edge.busy_s / (edge.cores * world.duration_s)
     assert 0 < busy < 1
     assert world.edge_energy_j() == pytest.approx((100 + 140 * busy) * world.duration_s)
 
@@ -215,10 +216,10 @@ def test_derived_columns_are_what_each_request_was_charged():
     assert list(t) == list(REQUEST_COLUMNS)
     local, edge, cloud = (t["target"] == i for i in range(3))
     assert local.sum() > 100 and edge.sum() > 100 and cloud.sum() > 100
-    np.testing.assert_array_equal(t["compute_s"][local], np.float32(np.array(world._local_compute)[t["device"][local]]))
-    assert (t["compute_s"][edge] == np.float32(world._edge_compute)).all()
-    assert (t["compute_s"][cloud] == np.float32(world._cloud_compute)).all()
-    rtt = np.array(world._access_rtt)
+    np.testing.assert_array_equal(t["compute_s"][local], np.float32(np.array(world.fleet.local_compute_s)[t["device"][local]]))
+    assert (t["compute_s"][edge] == np.float32(world.topology.sites[0].compute_s)).all()
+    assert (t["compute_s"][cloud] == np.float32(world.topology.cloud_compute_s)).all()
+    rtt = np.array(world.fleet.access_rtt_s)
     np.testing.assert_array_equal(t["propagation_s"][edge], np.float32(rtt[t["device"][edge]]))
     np.testing.assert_array_equal(t["propagation_s"][cloud], np.float32(rtt[t["device"][cloud]] + world.wan_rtt_s))
     assert (t["propagation_s"][local] == 0).all() and (t["bytes_up"][local] == 0).all()

@@ -45,7 +45,7 @@ def test_an_isolated_lte_offload_pays_promotion_transfer_and_its_full_tail():
     assert len(t["latency_s"]) == 1 and t["dropped"][0] == SERVED
     cloud = world.scenario.cloud
     # between the end of the upload and the start of the reply the radio is in the request's own tail
-    between = (world.up_bytes * 8 / cloud.wan_up + world._cloud_compute + LTE.rtt_s + world.wan_rtt_s
+    between = (world.up_bytes * 8 / cloud.wan_up + world.topology.cloud_compute_s + LTE.rtt_s + world.wan_rtt_s
                + world.down_bytes * 8 / cloud.wan_down)
     up_j, down_j, access_s = _transfer_j(world)
     assert t["latency_s"][0] == pytest.approx(LTE.promotion_s + access_s + between, rel=1e-5)

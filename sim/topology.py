@@ -1,0 +1,197 @@
+"""Sites, cells and the paths between them: where each device is attached and how its requests travel.
+
+A site is an edge location with a server; a cell is an access network of one link kind at a site, its
+uplink and downlink shared by the devices attached to it; metro links join sites; every site reaches the
+cloud over its own WAN link. A request's route is a tuple (server, compute s, uplink hops, downlink hops,
+round trip s, site) computed once per (cell, target) and kept per device, so the request path reads one
+list entry. A scenario without `sites:` is one site holding one cell per fleet entry and one WAN: the
+topology edgefed had before sites existed, link names and order included.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from sim.calendar import Calendar
+from sim.catalogue import EDGE_SERVER, LinkProfile, ServerProfile
+from sim.fleet import Fleet
+from sim.network import SharedLink
+from sim.policies.base import FIRST_SITE
+from sim.scenario import Scenario
+from sim.servers import FifoServer
+
+CLOUD_SITE = -1  # the `site` of a request served locally or in the cloud
+
+
+@dataclass
+class Site:
+    index: int
+    name: str
+    position: tuple[float, float]
+    server: FifoServer
+    compute_s: float  # one inference of the served model on one core
+    power: ServerProfile  # idle and full-load power (LEAF's linear model)
+    wan_up: SharedLink
+    wan_down: SharedLink
+    wan_rtt_s: float
+
+
+@dataclass
+class Cell:
+    index: int
+    name: str
+    site: int
+    link: LinkProfile
+    up: SharedLink
+    down: SharedLink
+    position: tuple[float, float]
+    radius_m: float
+
+
+@dataclass
+class Metro:
+    """The directed metro hops out of each site: {neighbour: (link, rtt s)}."""
+
+    out: list[dict[int, tuple[SharedLink, float]]] = field(default_factory=list)
+
+
+class Topology:
+    """The network of one world: sites, cells, metro and WAN links, the cloud, and each device's routes."""
+
+    def __init__(self, scenario: Scenario, calendar: Calendar, fleet: Fleet, server_flops: float):
+        cloud = scenario.cloud
+        self.cloud_server = FifoServer(cloud.cores)
+        self.cloud_compute_s = server_flops / cloud.speed
+        self.sites: list[Site] = []
+        self.cells: list[Cell] = []
+        self.metro = Metro()
+        if scenario.sites:
+            self._build_sites(scenario, calendar, server_flops)
+        else:
+            self._build_single_site(scenario, calendar, server_flops)
+        n_sites = len(self.sites)
+        self._paths = [self._shortest_paths(s) for s in range(n_sites)]
+        # per device: its cell, its access links, its routes by target, the queue it last heard of per site
+        self.cell = [self._cell_of(scenario, d.group, d.link) for d in fleet.devices]
+        self.home_site = [self.cells[c].site for c in self.cell]
+        self.up_link = [self.cells[c].up for c in self.cell]
+        self.down_link = [self.cells[c].down for c in self.cell]
+        self._routes_of_cell: dict[int, list] = {}
+        self.routes = [self.routes_from(c, fleet.access_rtt_s[d]) for d, c in enumerate(self.cell)]
+        self.wait_seen = [[0.0] * n_sites for _ in fleet.devices]
+
+    # --- building -------------------------------------------------------------------------------
+    def _build_single_site(self, scenario: Scenario, calendar: Calendar, server_flops: float) -> None:
+        """Today's world: one edge server, a cell per fleet entry (named profile/link), one shared WAN."""
+        cloud, edge = scenario.cloud, scenario.edge
+        wan_up = SharedLink(calendar, cloud.wan_up, "wan/up")
+        wan_down = SharedLink(calendar, cloud.wan_down, "wan/down")
+        self.sites.append(Site(0, "edge", (0.0, 0.0), FifoServer(edge.cores), server_flops / edge.speed, EDGE_SERVER,
+                               wan_up, wan_down, cloud.wan_rtt))
+        self.metro.out.append({})
+        for g, group in enumerate(scenario.fleet):
+            link = scenario.link_profile(group.link)
+            self.cells.append(Cell(g, f"{group.profile}/{link.name}", 0, link,
+                                   SharedLink(calendar, link.up_bps, f"{group.profile}/{link.name}/up"),
+                                   SharedLink(calendar, link.down_bps, f"{group.profile}/{link.name}/down"),
+                                   (0.0, 0.0), float("inf")))
+
+    def _build_sites(self, scenario: Scenario, calendar: Calendar, server_flops: float) -> None:
+        for s, spec in enumerate(scenario.sites):
+            wan = spec.wan
+            self.sites.append(Site(s, spec.name, tuple(spec.position), FifoServer(spec.server.cores),
+                                   server_flops / spec.server.speed, EDGE_SERVER,
+                                   SharedLink(calendar, wan.up, f"{spec.name}/wan/up"),
+                                   SharedLink(calendar, wan.down, f"{spec.name}/wan/down"), wan.rtt))
+            self.metro.out.append({})
+            for cell in spec.cells:
+                link = scenario.link_profile(cell.link)
+                self.cells.append(Cell(len(self.cells), cell.name, s, link,
+                                       SharedLink(calendar, link.up_bps, f"{cell.name}/up"),
+                                       SharedLink(calendar, link.down_bps, f"{cell.name}/down"),
+                                       tuple(cell.position) if cell.position is not None else tuple(spec.position),
+                                       cell.radius))
+        index = {site.name: site.index for site in self.sites}
+        for spec in scenario.metro:
+            a, b = (index[name] for name in spec.between)
+            self.metro.out[a][b] = (SharedLink(calendar, spec.bandwidth, f"metro/{spec.between[0]}-{spec.between[1]}"),
+                                    spec.rtt)
+            self.metro.out[b][a] = (SharedLink(calendar, spec.bandwidth, f"metro/{spec.between[1]}-{spec.between[0]}"),
+                                    spec.rtt)
+
+    def _cell_of(self, scenario: Scenario, group: int, link: LinkProfile) -> int:
+        """The cell a fleet entry's devices start in: the one it names, else its site's first of its link kind."""
+        if not scenario.sites:
+            return group
+        entry = scenario.fleet[group]
+        if entry.cell is not None:
+            return next(c.index for c in self.cells if c.name == entry.cell)
+        site = next(s.index for s in self.sites if s.name == entry.site) if entry.site else 0
+        return next(c.index for c in self.cells if c.site == site and c.link.name == link.name)
+
+    def _shortest_paths(self, source: int) -> list[list[int] | None]:
+        """Dijkstra on metro RTT from `source`: the site sequence to every site (None: unreachable).
+
+        Ties go to fewer hops, then to the lower site numbers, so routes never depend on dict order.
+        """
+        best: dict[int, tuple[float, int, list[int]]] = {source: (0.0, 0, [source])}
+        heap = [(0.0, 0, [source])]
+        done: set[int] = set()
+        while heap:
+            rtt, hops, path = heapq.heappop(heap)
+            here = path[-1]
+            if here in done:
+                continue
+            done.add(here)
+            for there, (_, hop_rtt) in sorted(self.metro.out[here].items()):
+                candidate = (rtt + hop_rtt, hops + 1, path + [there])
+                if there not in best or candidate < best[there]:
+                    best[there] = candidate
+                    heapq.heappush(heap, candidate)
+        return [best[s][2] if s in best else None for s in range(len(self.sites))]
+
+    # --- routes ---------------------------------------------------------------------------------
+    def routes_from(self, cell: int, access_rtt_s: float) -> list:
+        """A device's routes by target from `cell`: [None (local), own site, cloud, site 0, site 1, ...]."""
+        home = self.cells[cell].site
+        site_routes = [self._site_route(home, s, access_rtt_s) for s in range(len(self.sites))]
+        home_site = self.sites[home]
+        cloud = (self.cloud_server, self.cloud_compute_s, (home_site.wan_up,), (home_site.wan_down,),
+                 access_rtt_s + home_site.wan_rtt_s, CLOUD_SITE)
+        return [None, site_routes[home], cloud, *site_routes]
+
+    def _site_route(self, home: int, site: int, access_rtt_s: float):
+        path = self._paths[home][site]
+        if path is None:
+            return None  # no metro path: the site cannot be reached from this cell
+        up, down, rtt = [], [], access_rtt_s
+        for a, b in zip(path, path[1:]):
+            link, hop_rtt = self.metro.out[a][b]
+            up.append(link)
+            down.append(self.metro.out[b][a][0])
+            rtt += hop_rtt
+        target = self.sites[site]
+        return target.server, target.compute_s, tuple(up), tuple(reversed(down)), rtt, site
+
+    def site_estimates(self, dev: int) -> tuple[int, list[float], tuple, tuple, tuple]:
+        """What device `dev` knows of every site from its cell, for its observation: its own site, the queue
+        each site last reported to it (the live list), the round trip, the compute time and the metro path's
+        slowest hop (nominal bit/s; inf for its own site)."""
+        routes = self.routes[dev][FIRST_SITE:]
+        home = self.home_site[dev]
+        slowest = tuple(min((link.bytes_per_s * 8.0 for link in route[2]), default=float("inf")) for route in routes)
+        return (home, self.wait_seen[dev], tuple(route[4] for route in routes), tuple(route[1] for route in routes),
+                slowest)
+
+    def metro_rtt_s(self, home: int, site: int) -> float:
+        """Round trip over the metro from site `home` to site `site` (0 for the same site)."""
+        path = self._paths[home][site]
+        return sum(self.metro.out[a][b][1] for a, b in zip(path, path[1:])) if path else float("inf")
+
+    # --- reading --------------------------------------------------------------------------------
+    def links(self) -> list[SharedLink]:
+        """Every shared link, in a fixed order (links.csv): cells, then WANs, then metro hops."""
+        cells = [link for cell in self.cells for link in (cell.up, cell.down)]
+        wans = [link for site in self.sites for link in (site.wan_up, site.wan_down)]
+        metro = [link for out in self.metro.out for _, (link, _) in sorted(out.items())]
+        return cells + wans + metro
