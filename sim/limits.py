@@ -47,7 +47,7 @@ MAX_BURST_SWITCHES = 1e8  # bursty burst/calm switches in a run: each is a few n
 # scoring and summary temporaries. Measured: peak RSS of a run plus write_run grows 75 B per request (1M to 3M
 # requests, 100 devices, output.requests: all).
 RECORDED_ROW_BYTES = sum(np.dtype(kind).itemsize for kind in COLUMNS.values())
-DERIVED_ROW_BYTES = 24
+DERIVED_ROW_BYTES = 26
 REQUEST_BYTES = RECORDED_ROW_BYTES * 1.05 + DERIVED_ROW_BYTES + 8
 # One device. Measured with tracemalloc: building a World of 1k and 10k devices (four profiles and links)
 # peaks at 1.52 MB and 12.4 MB (1.21 kB a device more); a whole run_scenario without federation and without

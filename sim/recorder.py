@@ -7,7 +7,7 @@ import numpy as np
 SERVED, BATTERY_EMPTY, UNFINISHED = 0, 1, 2
 DROP_REASONS = ("served", "battery-empty", "unfinished")
 
-# float32 wherever 7 significant digits are plenty (arrival times need float64): 47 bytes a row. Columns that
+# float32 wherever 7 significant digits are plenty (arrival times need float64): 49 bytes a row. Columns that
 # follow from these (compute_s, propagation_s, bytes_up, hour, deadline_s) are derived after the run (World.table).
 COLUMNS: dict[str, type] = {
     "arrival_s": np.float64,
@@ -27,6 +27,8 @@ COLUMNS: dict[str, type] = {
     # Zero-based on purpose: a run that never names a site keeps the column's pages unmapped. World.table()
     # derives the output column `site` from it
     "site_choice": np.int16,
+    # 1 + the site that forwarded the request to the one that served it (edge-side forwarding); 0: none
+    "forwarded_by": np.int16,
 }
 # columns whose empty value is not 0
 EMPTY = {"latency_s": np.nan}

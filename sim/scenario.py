@@ -13,7 +13,7 @@ from sim import limits, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
-from sim.scenario_topology import MetroLink, SiteConfig
+from sim.scenario_topology import Forwarding, MetroLink, SiteConfig
 from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
                                 Strict)
 
@@ -248,6 +248,7 @@ class Scenario(Strict):
     cloud: Cloud = Cloud()
     sites: list[SiteConfig] = Field(default_factory=list, exclude_if=lambda v: not v)
     metro: list[MetroLink] = Field(default_factory=list, exclude_if=lambda v: not v)
+    forwarding: Forwarding = Field(default=Forwarding(), exclude_if=lambda v: v.kind == "none")
     models: Models = Models()
     federation: Federation = Federation()
     data: Data = Data()

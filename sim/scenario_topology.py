@@ -2,7 +2,7 @@
 links between them (DESIGN.md, "Sites, cells, paths"). Without them a scenario is one site (`edge:`)."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer
 
@@ -57,11 +57,23 @@ class MetroLink(Strict):
     rtt: Duration
 
 
+class Forwarding(Strict):
+    """Edge-side orchestration: a site may pass a request it received to another site, once."""
+
+    kind: Literal["none", "least-loaded", "threshold"] = Field(default="none", description=(
+        "least-loaded: to the site expected to finish it first, metro hops included, whenever that is not this "
+        "one; threshold: the same, but only when this site's queue wait exceeds `threshold`"))
+    threshold: Duration = Field(default=0.05, description="threshold: queue wait above which a site forwards")
+
+
 def check(scenario: Any) -> tuple[str, str] | None:
     """The first (field path, problem) of a sim.scenario.Scenario's topology names and wiring, or None.
 
     (Typed Any: the Scenario model holds these sections, and a type import back would be an import cycle.)"""
     sites = scenario.sites
+    if scenario.forwarding.kind != "none" and len(sites) < 2:
+        return "forwarding.kind", f"{scenario.forwarding.kind!r} forwards between edge sites: declare two or more " \
+                                  "`sites:` (or use 'none')"
     site = scenario.policy.params.get("site", -1) if scenario.policy.name == "edge" else -1
     if isinstance(site, (int, float)) and not isinstance(site, bool) and site >= max(1, len(sites)):
         names = ", ".join(f"{i} ({s.name})" for i, s in enumerate(sites)) or "0 (the one edge server)"

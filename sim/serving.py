@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # Weight of the newest throughput sample in a device's running estimate.
 THROUGHPUT_EWMA = 0.2
 # positions in an in-flight request's list
-ROW, DEV, TARGET, MARK, TRANSFER, RADIO, ARRIVAL, ROUTE, HOP = range(9)
+ROW, DEV, TARGET, MARK, TRANSFER, RADIO, ARRIVAL, ROUTE, HOP, FORWARDED = range(10)  # FORWARDED: appended
 # positions in a route (sim.topology)
 SERVER, COMPUTE, UP_HOPS, DOWN_HOPS, RTT, SITE = range(6)
 
@@ -50,6 +50,10 @@ class Serving:
         self._up_link, self._down_link = topology.up_link, topology.down_link
         self._routes, self._wait_seen, self._home_site = topology.routes, topology.wait_seen, topology.home_site
         self._topology = topology
+        # edge-side forwarding: per site, where it may pass requests on (None: sites never forward)
+        self._forward = topology.forward_candidates((world.up_bytes + world.down_bytes) * 8.0) \
+            if topology.forwarding != "none" else None
+        self._forward_threshold_s = topology.forward_threshold_s
         self._up_bytes, self._down_bytes = world.up_bytes, world.down_bytes
         self._observations = [self._static_observation(dev) for dev in range(world.n_devices)] \
             if self._observing else []
@@ -200,6 +204,11 @@ class Serving:
         Propagation is added after the server so FIFO order at the server is arrival order.
         """
         server, compute, _, down_hops, rtt, site = request[ROUTE]
+        if self._forward is not None and site >= 0 and len(request) == FORWARDED:  # not forwarded yet
+            better = self._forward_target(site, server, compute, now)
+            if better is not None:
+                self._forward_to(request, site, better, now)
+                return
         start = server.admit(now, compute)
         world, rec, row = self.world, self.recorder, request[ROW]
         if site >= 0:  # an edge server tells the device its queue with the reply
@@ -211,6 +220,32 @@ class Serving:
             rec.model_version[row] = world.global_version
         self.calendar.at(now + (start - now + compute + rtt), self._hop_down_done if down_hops else
                          self._reply_at_access, request)
+
+    def _forward_target(self, site: int, server, compute: float, now: float) -> tuple | None:
+        """The site this one passes a request to: the one expected to finish it first, metro included, if that
+        beats serving it here (and, under `threshold`, only when this queue's wait exceeds the threshold)."""
+        wait = server.wait_s(now)
+        if wait <= self._forward_threshold_s and self._forward_threshold_s > 0.0:
+            return None
+        best, best_s = None, wait + compute
+        for candidate in self._forward[site]:
+            expected = candidate[1].wait_s(now) + candidate[2] + candidate[3]
+            if expected < best_s:
+                best, best_s = candidate, expected
+        return best
+
+    def _forward_to(self, request: list, site: int, candidate: tuple, now: float) -> None:
+        """On over the metro to the candidate site; the reply comes back the same way, then as it would have."""
+        to, server, compute, _, up_hops, down_hops, rtt = candidate
+        _, _, _, then_down, then_rtt, _ = request[ROUTE]
+        request[ROUTE] = (server, compute, up_hops, down_hops + then_down, then_rtt + rtt, to)
+        request.append(site)  # request[FORWARDED]: it is not forwarded twice
+        rec, row = self.recorder, request[ROW]
+        rec.forwarded_by[row] = site + 1
+        rec.site_choice[row] = to + 1
+        request[HOP] = 0
+        request[MARK] = now
+        up_hops[0].send(self._up_bytes, self._hop_up_done, request)
 
     def _on_hop_down_done(self, request: list) -> None:
         """The reply is at the next hop back towards the device (or, first, leaves the server)."""

@@ -6,6 +6,10 @@ cloud over its own WAN link. A request's route is a tuple (server, compute s, up
 round trip s, site) computed once per (cell, target) and kept per device, so the request path reads one
 list entry. A scenario without `sites:` is one site holding one cell per fleet entry and one WAN: the
 topology edgefed had before sites existed, link names and order included.
+
+Edge-side forwarding (`forwarding:`): a site that receives a request may pass it on, once, to the site
+expected to finish it first. Sites are assumed to know each other's queues exactly (orchestrators that
+exchange load over the metro, the exchange itself not modelled); devices never see that state.
 """
 from __future__ import annotations
 
@@ -79,6 +83,24 @@ class Topology:
         self._routes_of_cell: dict[int, list] = {}
         self.routes = [self.routes_from(c, fleet.access_rtt_s[d]) for d, c in enumerate(self.cell)]
         self.wait_seen = [[0.0] * n_sites for _ in fleet.devices]
+        self.forwarding = scenario.forwarding.kind
+        self.forward_threshold_s = 0.0 if self.forwarding == "least-loaded" else scenario.forwarding.threshold
+
+    def forward_candidates(self, request_bits: float) -> list[list[tuple]]:
+        """Per site h, the sites it may forward to: (site, server, compute s, metro s, up hops, down hops, rtt)
+        where metro s is the request and reply over the path at its slowest hop's rate plus the round trip."""
+        out = []
+        for h in range(len(self.sites)):
+            candidates = []
+            for k, site in enumerate(self.sites):
+                route = self._site_route(h, k, 0.0)
+                if k == h or route is None:
+                    continue
+                _, _, up, down, rtt, _ = route
+                slowest = min(link.bytes_per_s * 8.0 for link in up)
+                candidates.append((k, site.server, site.compute_s, request_bits / slowest + rtt, up, down, rtt))
+            out.append(candidates)
+        return out
 
     # --- building -------------------------------------------------------------------------------
     def _build_single_site(self, scenario: Scenario, calendar: Calendar, server_flops: float) -> None:

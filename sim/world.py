@@ -24,10 +24,10 @@ REQUEST_OVERHEAD_BYTES = 200.0
 # the columns of World.table() and requests.parquet, in this order
 REQUEST_COLUMNS = ("arrival_s", "device", "target", "model", "model_version", "latency_s", "queue_s", "transfer_s",
                    "compute_s", "propagation_s", "energy_compute_j", "energy_radio_j", "bytes_up", "dropped",
-                   "forecast_error", "baseline_error", "hour", "deadline_s", "site", "cell")
+                   "forecast_error", "baseline_error", "hour", "deadline_s", "site", "cell", "forwarded")
 # those World.table() derives from device, target, site and arrival time after the run, DERIVE_ROWS rows at a time
 DERIVED_COLUMNS = {"compute_s": np.float32, "propagation_s": np.float32, "bytes_up": np.float32, "hour": np.int32,
-                   "deadline_s": np.float32, "site": np.int16, "cell": np.int16}
+                   "deadline_s": np.float32, "site": np.int16, "cell": np.int16, "forwarded": np.int16}
 DERIVE_ROWS = 1 << 20
 
 
@@ -143,21 +143,26 @@ class World:
         for lo in range(0, len(device), DERIVE_ROWS):  # in slices: temporaries stay small at city scale
             rows = slice(lo, lo + DERIVE_ROWS)
             dev, tgt, chosen = device[rows], target[rows], recorded["site_choice"][rows]
+            forwarder = recorded["forwarded_by"][rows].astype(np.int64) - 1  # -1: not forwarded
             at_edge = tgt == EDGE
-            # an edge request names its site only when the policy named one (1 + site), else its device's own
+            # an edge request names its site when it was not its device's own: chosen by the policy or forwarded
             site = np.where(at_edge, np.where(chosen > 0, chosen - 1, home[dev]), CLOUD_SITE)
             served_site = np.maximum(site, 0)
             compute = np.where(tgt == LOCAL, local[dev], np.where(at_edge, site_compute[served_site],
                                                                    topology.cloud_compute_s))
             derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute, 0.0)
-            propagation = np.where(at_edge, access_rtt[dev] + metro[home[dev], served_site],
-                                   access_rtt[dev] + wan_rtt[home[dev]])
+            # a forwarded request went to the forwarding site first, then on from there
+            via = np.where(forwarder >= 0, forwarder, served_site)
+            metro_s = np.where(forwarder >= 0, metro[home[dev], via] + metro[via, served_site],
+                               metro[home[dev], served_site])
+            propagation = np.where(at_edge, access_rtt[dev] + metro_s, access_rtt[dev] + wan_rtt[home[dev]])
             derived["propagation_s"][rows] = np.where(tgt > LOCAL, propagation, 0.0)
             derived["bytes_up"][rows] = np.where(tgt > LOCAL, self.up_bytes, 0.0)
             derived["hour"][rows] = arrival[rows] // 3600.0
             derived["deadline_s"][rows] = deadline[dev]
             derived["site"][rows] = site
             derived["cell"][rows] = np.asarray(topology.cell)[dev]
+            derived["forwarded"][rows] = forwarder
         return {name: derived[name] if name in derived else recorded[name] for name in REQUEST_COLUMNS}
 
     def links(self) -> list[SharedLink]:

@@ -133,3 +133,43 @@ def test_a_resolved_scenario_with_sites_reloads_equal():
     resolved = yaml.safe_load(scenarios.dump(plain))
     assert "sites" not in resolved and "metro" not in resolved and "site" not in resolved["fleet"][0]
     assert "edge" in resolved and "edge" not in yaml.safe_load(scenarios.dump(scenario))
+
+
+def _slow_home(**changes) -> dict:
+    """s0's server takes a second a forecast; s1, one metro hop away, the catalogue's speed."""
+    sites = [{"name": "s0", "server": {"cores": 1, "speed": 6e4}, "cells": [{"name": "s0-wifi", "link": "wifi"}]},
+             {"name": "s1", "position": [2000.0, 0.0], "cells": [{"name": "s1-wifi", "link": "wifi"}]}]
+    return _line(2, sites=sites, **changes)
+
+
+def test_least_loaded_forwarding_costs_what_the_direct_route_costs():
+    """Every request reaches the slow s0 and is forwarded to s1: each arrives and leaves as if the device had
+    sent it to s1 itself (forwarding decides in no time), and says who forwarded it."""
+    forwarded = _run(_slow_home(forwarding={"kind": "least-loaded"})).table()
+    direct = _run(_slow_home(policy={"name": "edge", "params": {"site": 1}})).table()
+    assert set(forwarded["forwarded"]) == {0} and set(forwarded["site"]) == {1}
+    assert set(direct["forwarded"]) == {-1}
+    np.testing.assert_allclose(forwarded["latency_s"], direct["latency_s"], rtol=1e-5)
+    np.testing.assert_allclose(forwarded["propagation_s"], direct["propagation_s"], rtol=1e-5)
+
+
+def test_threshold_forwarding_waits_for_the_queue_to_pass_it():
+    """Under `threshold` a site keeps requests while its queue is short: with a threshold no queue reaches,
+    the run is the run without forwarding; with a short one, requests leave the slow site once it backs up."""
+    busy = [dict(DEVICE, count=5, site="s0", workload={"kind": "poisson", "rate": "1/s", "deadline": "5s"})]
+    none = _run(_slow_home(fleet=busy)).table()
+    patient = _run(_slow_home(fleet=busy, forwarding={"kind": "threshold", "threshold": "10h"})).table()
+    eager = _run(_slow_home(fleet=busy, forwarding={"kind": "threshold", "threshold": "2s"})).table()
+    for column in ("latency_s", "site", "forwarded"):
+        np.testing.assert_array_equal(none[column], patient[column])
+    moved = eager["forwarded"] == 0
+    assert 0.2 < moved.mean() < 1.0  # some wait for s0, the rest are passed on
+    assert np.all(eager["queue_s"][~moved & (eager["target"] == 1)] <= 2.0 + 1.0)  # kept: waited at most ~threshold
+    assert np.nanmean(eager["latency_s"]) < np.nanmean(none["latency_s"])
+
+
+def test_forwarding_needs_two_sites():
+    data = _line(1, forwarding={"kind": "least-loaded"})
+    with pytest.raises(scenarios.ScenarioError, match=r"t.yaml: forwarding.kind: 'least-loaded' forwards between "
+                                                      r"edge sites: declare two or more `sites:`"):
+        scenarios.parse(data, "t.yaml")
