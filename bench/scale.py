@@ -2,6 +2,9 @@
 
 Usage: python bench/scale.py [SCENARIO] [--devices N] [--hours H] [--no-federation] [--no-pretrain] [--write DIR]
        [--profile]
+       python bench/scale.py --engine [--quick]   the engine alone (no Flower, no scoring), each point in its own process:
+         memory: peak RSS at two durations, request table held in memory vs streamed (sim.app.stream)
+         curve: per-request wall cost at 1k, 10k, 100k devices and equal total requests (ratio to 1k)
 The fleet is scaled proportionally to N devices; the last line printed is one JSON object.
 peak_rss_mb is this process's ru_maxrss; peak_tree_rss_mb samples (every 0.2 s) the summed RSS of this
 process and all its children, so it includes the Ray and Flower processes of a federated run (needs psutil:
@@ -77,7 +80,95 @@ class TreeMemory:
         return self.peak / 2**20
 
 
+def engine_point(spec: dict) -> dict:
+    """One engine measurement, run in this (fresh) process: build, simulate, (stream), by phase and peak RSS."""
+    import yaml
+
+    from sim import scenario as scenarios
+    from sim.app.stream import RequestSpill
+    from sim.world import World
+
+    data = scaled(yaml.safe_load(Path(spec["scenario"]).read_text()), spec["devices"], spec["hours"], False)
+    for group in data["fleet"]:
+        group["workload"]["rate"] = f"{spec['rate_per_device_s']!r}/s"
+    data.setdefault("federation", {}).setdefault("pretrain", {})["rounds"] = 0
+    data["output"] = {"requests": "none", "links": False, "battery": False}
+    scenario = scenarios.parse(data, spec["scenario"])
+    t0 = time.perf_counter()
+    world = World(scenario)
+    t1 = time.perf_counter()
+    spill = RequestSpill(world, Path(spec["spill"])) if spec.get("spill") else None
+    world.run(progress=spill.flush if spill else None)
+    t2 = time.perf_counter()
+    if spill:
+        spill.close()
+    t3 = time.perf_counter()
+    requests = world.recorder.size
+    return {"devices": scenario.device_count, "simulated_h": scenario.duration / 3600, "streamed": bool(spill),
+            "requests": requests, "build_s": round(t1 - t0, 2), "simulate_s": round(t2 - t1, 2),
+            "stream_close_s": round(t3 - t2, 2), "requests_per_s": round(requests / (t3 - t0), 1),
+            "us_per_request": round((t3 - t0) / requests * 1e6, 3),
+            "simulate_us_per_request": round((t2 - t1) / requests * 1e6, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _in_child(spec: dict) -> dict:
+    """engine_point in a fresh interpreter, so each point's peak RSS is its own; the tree's peak sampled too."""
+    import subprocess
+
+    memory = TreeMemory()
+    done = subprocess.run([sys.executable, __file__, "--point", json.dumps(spec)], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    point = json.loads(done.stdout.splitlines()[-1])
+    point["peak_tree_rss_mb"] = round(memory.stop(), 1)
+    return point
+
+
+def engine_main(quick: bool) -> None:
+    import tempfile
+
+    scenario = str(ROOT / "scenarios" / "city-scale.yaml")
+    report: dict = {"quick": quick, "memory": [], "curve": []}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        # memory: 2,000 devices at 1 request/s for 0.25 h and 4x as long, held vs streamed
+        devices, rate = (1000, 1.0) if quick else (2000, 1.0)
+        for hours in ((0.1, 0.4) if quick else (0.25, 1.0)):
+            for streamed in (False, True):
+                point = _in_child({"scenario": scenario, "devices": devices, "hours": hours,
+                                   "rate_per_device_s": rate, "spill": f"{tmp}/rows.parquet" if streamed else None})
+                print(json.dumps(point), flush=True)
+                report["memory"].append(point)
+        # curve: equal total requests at 1k, 10k, 100k devices
+        total, hours = (300_000, 0.25) if quick else (3_000_000, 1.0)
+        for devices in (1_000, 10_000, 100_000):
+            point = _in_child({"scenario": scenario, "devices": devices, "hours": hours,
+                               "rate_per_device_s": total / (devices * hours * 3600.0), "spill": None})
+            print(json.dumps(point), flush=True)
+            report["curve"].append(point)
+    held = [p for p in report["memory"] if not p["streamed"]]
+    streamed = [p for p in report["memory"] if p["streamed"]]
+    base = report["curve"][0]
+    report["summary"] = {
+        # peak RSS growth when the run is 4x as long (same fleet): held in memory vs streamed
+        "held_rss_growth_mb": round(held[1]["peak_rss_mb"] - held[0]["peak_rss_mb"], 1),
+        "streamed_rss_growth_mb": round(streamed[1]["peak_rss_mb"] - streamed[0]["peak_rss_mb"], 1),
+        "held_vs_streamed_peak_rss_long": round(held[1]["peak_rss_mb"] / streamed[1]["peak_rss_mb"], 2),
+        "stream_cost_ratio": round(streamed[1]["us_per_request"] / held[1]["us_per_request"], 3),
+        "per_request_cost_vs_1k": {p["devices"]: round(p["us_per_request"] / base["us_per_request"], 3)
+                                   for p in report["curve"]},
+        "simulate_cost_vs_1k": {p["devices"]: round(p["simulate_us_per_request"] / base["simulate_us_per_request"], 3)
+                                for p in report["curve"]},
+    }
+    print(json.dumps(report))
+
+
 def main() -> None:
+    if "--point" in sys.argv:
+        print(json.dumps(engine_point(json.loads(sys.argv[sys.argv.index("--point") + 1]))))
+        return
+    if "--engine" in sys.argv:
+        engine_main("--quick" in sys.argv)
+        return
     import torch
     import yaml
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sim.harvest import Solar
 from sim.catalogue import DeviceProfile, LinkProfile
 
@@ -193,6 +195,19 @@ class FleetEnergy:
             self._radio_idle_since[dev] = now
             self._tail_owner[dev] = row
         return joules
+
+    def open_tails(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Requests whose radio tail is not billed yet: (row, joules of the full tail, whether it has run in full
+        by `now`). A tail that has run in full is billed exactly those joules later, whenever that happens."""
+        rows, joules, done = [], [], []
+        for dev, owner in enumerate(self._tail_owner):
+            since = self._radio_idle_since[dev]
+            if owner >= 0 and since is not None and not self._radio_active[dev]:
+                link = self.links[dev]
+                rows.append(owner)
+                joules.append(link.tail_s * link.tail_w)  # the expression radio_start and close bill
+                done.append(now - since >= link.tail_s)
+        return np.array(rows, np.int64), np.array(joules, np.float64), np.array(done, bool)
 
     # --- end of run -----------------------------------------------------------------------------
     def close(self, end_s: float) -> None:

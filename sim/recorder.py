@@ -1,6 +1,8 @@
 """The per-request table: preallocated numpy columns (struct of arrays) that grow geometrically."""
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 
 # why a request was not served (column `dropped`); unfinished: its reply was still on the way when the run ended
@@ -34,9 +36,12 @@ COLUMNS: dict[str, type] = {
 EMPTY = {"latency_s": np.nan}
 
 
-def _empty(name: str, size: int) -> np.ndarray:
-    # np.zeros maps untouched pages lazily: a column few requests write (model, dropped) costs no resident memory
-    return np.full(size, EMPTY[name], COLUMNS[name]) if name in EMPTY else np.zeros(size, COLUMNS[name])
+def _zeros(name: str, size: int) -> np.ndarray:
+    """A zeroed column in its own anonymous mapping: untouched pages cost no resident memory, and the pages of
+    rows already streamed out can be handed back (release) while the rows after them stay where they are."""
+    dtype = np.dtype(COLUMNS[name])
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+    return np.frombuffer(mmap.mmap(-1, max(1, size * dtype.itemsize), flags=flags), dtype, count=size)
 
 
 class Recorder:
@@ -46,7 +51,9 @@ class Recorder:
     def __init__(self, capacity: int = 1 << 14):
         self.size = 0
         self.capacity = max(16, capacity)
-        self.columns = {name: _empty(name, self.capacity) for name in COLUMNS}
+        self.columns = {name: _zeros(name, self.capacity) for name in COLUMNS}
+        self.released = 0  # rows below this were streamed out: their pages are given back, never read again
+        self._filled = 0  # rows below this hold their EMPTY value (filled as rows are reserved, not all at once)
         self._bind()
 
     def _bind(self) -> None:
@@ -56,24 +63,42 @@ class Recorder:
 
     def reserve(self, rows: int) -> None:
         """Make room for `rows` rows in all (columns grow geometrically), so the hot path never checks."""
-        if rows <= self.capacity:
-            return
-        while self.capacity < rows:
-            self.capacity *= 2
-        for name, column in self.columns.items():
-            grown = _empty(name, self.capacity)
-            # every old row, not only the `size` counted ones: arrivals ahead of the clock are written already
-            grown[: len(column)] = column
-            self.columns[name] = grown
-        self._bind()
+        if rows > self.capacity:
+            while self.capacity < rows:
+                self.capacity *= 2
+            keep = self.released
+            for name, column in self.columns.items():
+                grown = _zeros(name, self.capacity)
+                # every old row not streamed out, not only the `size` counted ones: arrivals ahead of the clock
+                grown[keep: len(column)] = column[keep:]
+                self.columns[name] = grown
+            self._bind()
+        if rows > self._filled:
+            for name, value in EMPTY.items():
+                self.columns[name][self._filled: rows] = value
+            self._filled = rows
+
+    def release(self, rows: int) -> None:
+        """Rows below `rows` were streamed out: give their whole pages back to the system (they read as zeros)."""
+        self.released = max(self.released, rows)
+        for column in self.columns.values():
+            end = self.released * column.itemsize // mmap.PAGESIZE * mmap.PAGESIZE
+            if end:
+                column.base.obj.madvise(mmap.MADV_DONTNEED, 0, end)  # base: a memoryview of the mmap
 
     def mark_unfinished(self) -> int:
         """At the end of a run: requests with no latency yet (replies still on the way) become UNFINISHED."""
-        size = self.size
-        open_rows = np.isnan(self.latency_s[:size]) & (self.dropped[:size] == SERVED)
-        self.dropped[:size][open_rows] = UNFINISHED
+        lo, size = self.released, self.size
+        open_rows = np.isnan(self.latency_s[lo:size]) & (self.dropped[lo:size] == SERVED)
+        self.dropped[lo:size][open_rows] = UNFINISHED
         return int(open_rows.sum())
 
     def table(self) -> dict[str, np.ndarray]:
         """The filled rows, column by column (views, not copies)."""
+        if self.released:
+            raise RuntimeError("the request table was streamed out: read it from its row groups")
         return {name: column[: self.size] for name, column in self.columns.items()}
+
+    def rows(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """Copies of rows lo..hi of every column (for streaming them out)."""
+        return {name: column[lo:hi].copy() for name, column in self.columns.items()}

@@ -180,11 +180,14 @@ def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.nda
     return np.flatnonzero(np.isin(device, chosen))
 
 
-def write_run(result: RunResult, out: str | Path, plots: bool = True) -> Path:
-    """Write scenario.yaml, summary.json, requests.parquet, rounds.csv, devices.csv and plots/ atomically."""
+def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance: dict | None = None) -> Path:
+    """Write scenario.yaml, summary.json, requests.parquet, rounds.csv, devices.csv and plots/ atomically
+    (and provenance.json: where the run executed, when the caller says)."""
     out = Path(out)
     with atomic_directory(out) as staging:
         (staging / "scenario.yaml").write_text(scenarios.dump(result.scenario))
+        if provenance is not None:
+            write_json(staging / "provenance.json", provenance)
         rows = written_requests(result.scenario, result.requests["device"])
         requests = result.requests if rows is None else {k: v[rows] for k, v in result.requests.items()}
         write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})

@@ -263,6 +263,7 @@ def _staging_dirs(out: Path, runs: list[Run]) -> Iterator[Path]:
         for pattern in (f".{run.path.name}.tmp-*", f".{run.path.name}.old-*"):
             yield from out.glob(pattern)
     yield from out.glob(".sweep.csv.tmp-*")
+    yield from out.glob(".runs.csv.tmp-*")
 
 
 def _clean_staging(out: Path, runs: list[Run]) -> int:
@@ -293,19 +294,65 @@ def execute(run: Run, initial: "runner.Pretrained | None" = None) -> dict:
     torch.set_num_threads(1)
     # the driver already pretrained (through Flower): the model is handed in, Flower never starts here
     result = runner.run_scenario(run.scenario, initial=initial)
-    runner.write_run(result, run.path, plots=False)
+    runner.write_run(result, run.path, plots=False, provenance=where_this_runs())
     return result.summary
+
+
+def where_this_runs() -> dict:
+    """The machine, process and (inside Ray) the node a run executed on: provenance.json of its directory."""
+    import socket
+
+    node = None
+    try:
+        import ray
+
+        if ray.is_initialized():
+            node = ray.get_runtime_context().get_node_id()
+    except ImportError:
+        pass
+    return {"host": socket.gethostname(), "pid": os.getpid(), "ray_node": node}
 
 
 def _remote_execute():
     import ray
 
-    return ray.remote(num_cpus=1, max_retries=0)(execute)
+    # SPREAD: on a cluster, runs go to every node rather than filling the driver's node first
+    return ray.remote(num_cpus=1, max_retries=0, scheduling_strategy="SPREAD")(execute)
+
+
+def run_rows(runs: list[Run]) -> list[dict]:
+    """One row per grid point of runs.csv: its directory, seed, whether it finished and where it ran."""
+    rows = []
+    for run in runs:
+        where = run.path / "provenance.json"
+        seen = json.loads(where.read_text()) if run.done and where.is_file() else {}
+        rows.append({"run": run.path.name, "scenario": run.scenario.name, "policy": run.policy,
+                     "params": json.dumps(run.params, sort_keys=True), "seed": run.scenario.seed, "done": run.done,
+                     "host": seen.get("host", ""), "pid": seen.get("pid", ""), "ray_node": seen.get("ray_node") or ""})
+    return rows
+
+
+def _write_csv_atomically(out_csv: Path, rows: list[dict], header: list[str]) -> Path:
+    import csv
+
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", newline="", dir=out_csv.parent, prefix=f".{out_csv.name}.tmp-",
+                                         delete=False)
+    try:
+        with handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(handle.name, out_csv)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return out_csv
 
 
 def aggregate(runs: list[Run], out_csv: Path) -> Path:
-    """One row per (scenario, policy, params): mean and 95% CI half-width (Student t) over finished seeds."""
-    import csv
+    """One row per (scenario, policy, params): mean and 95% CI half-width (Student t) over finished seeds;
+    runs.csv next to it: one row per run, with the host, process and Ray node it ran on."""
 
     groups: dict[tuple, list[dict]] = {}
     for run in runs:
@@ -327,19 +374,9 @@ def aggregate(runs: list[Run], out_csv: Path) -> Path:
             row[f"{metric}_ci95"] = "" if n < 2 else repr(half_width)
             row[f"{metric}_n"] = n
         rows.append(row)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", newline="", dir=out_csv.parent, prefix=f".{out_csv.name}.tmp-",
-                                         delete=False)
-    try:
-        with handle:
-            writer = csv.DictWriter(handle, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(handle.name, out_csv)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return out_csv
+    per_run = run_rows(runs)
+    _write_csv_atomically(out_csv.parent / "runs.csv", per_run, list(per_run[0]) if per_run else ["run"])
+    return _write_csv_atomically(out_csv, rows, header)
 
 
 def _lock(out: Path):

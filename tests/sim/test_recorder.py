@@ -46,4 +46,19 @@ def test_reserve_keeps_rows_written_ahead_of_the_count():
     assert rec.capacity == 64
     np.testing.assert_array_equal(rec.arrival_s[:16], np.arange(16.0))
     np.testing.assert_array_equal(rec.device[:16], np.arange(16))
-    assert np.isnan(rec.latency_s[16:]).all() and not rec.device[16:].any()
+    # rows are NaN-filled as far as they are reserved (not the whole capacity at once: that would be resident)
+    assert np.isnan(rec.latency_s[:40]).all() and not rec.device[16:].any()
+
+
+def test_released_rows_give_their_pages_back_and_later_rows_survive_growth():
+    rec = Recorder(1 << 16)
+    rec.reserve(1 << 16)
+    rec.arrival_s[:] = np.arange(1 << 16)
+    rec.size = 1 << 16
+    rec.release(40_000)
+    assert rec.arrival_s[0] == 0.0 and rec.arrival_s[1] == 0.0  # page given back: reads as zeros
+    rec.reserve(1 << 17)  # growth copies only the rows still held
+    np.testing.assert_array_equal(rec.arrival_s[40_000:1 << 16], np.arange(40_000, 1 << 16))
+    assert np.isnan(rec.latency_s[1 << 16:]).all()
+    with pytest.raises(RuntimeError, match="streamed out"):
+        rec.table()
