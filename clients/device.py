@@ -8,7 +8,7 @@ import numpy as np
 
 from clients.data import DeviceSeries
 from clients.forecast import persistence_errors, predict, serving_model
-from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, ModelSpec
+from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, Compression, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,15 @@ class DeviceSettings:
 
 
 def _spec(config, prefix: str) -> ModelSpec:
+    compression = None
+    if f"{prefix}-prune" in config:
+        compression = Compression(prune=float(config[f"{prefix}-prune"]),
+                                  structured=bool(config[f"{prefix}-structured"]),
+                                  distill_from=str(config[f"{prefix}-distill-from"]) or None)
     return ModelSpec(cell=str(config[f"{prefix}-cell"]), hidden=int(config[f"{prefix}-hidden"]),
                      layers=int(config[f"{prefix}-layers"]), window=int(config[f"{prefix}-window"]),
-                     calendar=bool(config[f"{prefix}-calendar"]))
+                     calendar=bool(config[f"{prefix}-calendar"]), proj_size=int(config.get(f"{prefix}-proj-size", 0)),
+                     compression=compression)
 
 
 @functools.lru_cache(maxsize=8)
