@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Protocol
+from typing import Collection, Protocol
 
 import numpy as np
 from flwr.app import ArrayRecord, Message
 
 from clients.compression import decode
-from clients.model import ModelSpec, build_model, get_arrays
+from clients.model import build_model, get_arrays
 from server.selection import select
 from server.strategies import make_strategy
+from sim import memory
 from sim.world import World, stream
 
 
@@ -35,16 +36,20 @@ def _decoded(reply: Message, base: list[np.ndarray], codec: str) -> Message:
 
 
 def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: np.random.Generator,
-             model: str = "edge") -> tuple[list[np.ndarray], list[dict]]:
+             model: str = "edge", excluded: Collection[int] = ()) -> tuple[list[np.ndarray], list[dict]]:
     """A model before simulated time 0: FedAvg rounds on each device's history. `model` is "edge" (the model
-    devices ship with) or "cloud" (the larger model the servers serve); the TRAIN config names it."""
+    devices ship with) or "cloud" (the larger model the servers serve); the TRAIN config names it. Devices in
+    `excluded` (they cannot hold its training in RAM) are never chosen."""
     settings = fed.pretrain
     strategy = make_strategy(fed.model_copy(update={"strategy": "fedavg", "dp_noise_multiplier": None}))
     rows = []
     first = 10_000 if model == "edge" else 20_000  # round numbers seed the clients' training: keep them apart
+    # (drawing from range(n) itself when nothing is excluded keeps the draws of runs before the memory check)
+    eligible = [d for d in range(n_devices) if d not in excluded] if excluded else n_devices
+    count = len(eligible) if excluded else n_devices
     for server_round in range(1, settings.rounds + 1):
-        chosen = sorted(int(d) for d in rng.choice(n_devices, size=min(settings.clients_per_round, n_devices),
-                                                  replace=False))
+        chosen = sorted(int(d) for d in rng.choice(eligible, size=min(settings.clients_per_round, count),
+                                                  replace=False)) if count else []
         config = {"sim-hour": 0, "local-epochs": settings.local_epochs, "learning-rate": fed.learning_rate,
                   "train-span-hours": int(settings.span // 3600.0), "compression": "none", "fault-rate": 0.0,
                   "personalise": False, "train-model": model}
@@ -64,11 +69,14 @@ def pretrain_models(fleet: Fleet, scenario, edge: list[np.ndarray]) -> tuple[lis
                                                                             list[dict]]:
     """The pretrained edge model and, when the scenario has one, the pretrained cloud model; their round rows."""
     fed, n = scenario.federation, scenario.device_count
-    edge, rows = pretrain(fleet, n, edge, fed, stream(scenario.seed, "pretrain"))
+    edge, rows = pretrain(fleet, n, edge, fed, stream(scenario.seed, "pretrain"),
+                          excluded=memory.untrainable(scenario, scenario.models.edge.spec))
     if scenario.models.cloud is None:
         return edge, None, rows
-    initial = get_arrays(build_model(ModelSpec(**scenario.models.cloud.model_dump()), scenario.seed))
-    cloud, cloud_rows = pretrain(fleet, n, initial, fed, stream(scenario.seed, "pretrain-cloud"), model="cloud")
+    cloud_spec = scenario.models.cloud.spec
+    initial = get_arrays(build_model(cloud_spec, scenario.seed))
+    cloud, cloud_rows = pretrain(fleet, n, initial, fed, stream(scenario.seed, "pretrain-cloud"), model="cloud",
+                                 excluded=memory.untrainable(scenario, cloud_spec, "the cloud model"))
     return edge, cloud, rows + cloud_rows
 
 

@@ -313,6 +313,11 @@ class Scenario(Strict):
                                   f"unknown profile {shown(group.profile)}; allowed: {', '.join(devices)}")
             if group.link not in links:
                 raise _FieldError(f"fleet[{i}].link", f"unknown link {shown(group.link)}; allowed: {', '.join(links)}")
+        from sim import memory  # (it reads this module's models through clients.spec only)
+
+        problem = memory.first_problem(self)
+        if problem is not None:
+            raise _FieldError(*problem)
         if self.models.cloud is not None and self.federation.pretrain.rounds == 0:
             raise _FieldError("models.cloud", "the cloud model is trained by federated pretraining: "
                               "set federation.pretrain.rounds >= 1 (or drop models.cloud)")

@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from sim import scenario as scenarios
+from sim import memory, scenario as scenarios
 from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
 from sim.app.interrupts import stop_ray_on_interrupt
 from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
@@ -32,6 +32,7 @@ class RunResult:
     links: list[dict] = field(default_factory=list)
     battery: list[dict] = field(default_factory=list)
     versions: list[dict] = field(default_factory=list)
+    exclusions: list[dict] = field(default_factory=list)  # fleet groups left out of training (sim.memory)
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,14 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
     summary["scenario"] = scenario.name
     summary["edge_server_energy_j"] = world.edge_energy_j()
     summary["harvested_j"] = float(sum(world.energy.harvested_j) - sum(world.energy.wasted_j))
+    excluded = memory.exclusions(scenario) if rounds else []  # only where devices trained
+    if excluded:
+        summary["fl_excluded"] = {f"{r['profile']} ({r['model']})": r["reason"] for r in excluded}
     if versions:
         summary["global_model_mse_by_version"] = [v["mse"] for v in versions if v["model"] == "edge"]
         summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}
     return RunResult(scenario, summary, table, rounds, device_rows(world), round_clients, world.link_samples,
-                     world.battery_samples, versions)
+                     world.battery_samples, versions, excluded)
 
 
 def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.ndarray | None:
@@ -191,7 +195,7 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True) -> Path:
         write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
         write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
         for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
-                            ("versions", result.versions)):
+                            ("versions", result.versions), ("exclusions", result.exclusions)):
             if table:
                 write_csv(staging / f"{name}.csv", table, list(table[0]))
         if plots:
