@@ -263,6 +263,8 @@ class Output(Strict):
     links: bool = True  # links.csv
     battery: bool = True  # battery.csv
     sample_every: Duration | None = Field(default=None, gt=0, description="links/battery interval; default duration/200")
+    # forecast errors also in kWh per hour (RMSE, MAE), for int8 and fp32 on-device models: summary.json forecast_kwh
+    forecast_kwh: bool = False
 
 
 class Data(Strict):
