@@ -35,8 +35,12 @@ class DeviceSettings:
                    int(config["horizon-hours"]), int(config["seed"]), specs, bool(config.get("personalise", False)))
 
     def trained_spec(self, config) -> ModelSpec:
-        """The architecture a TRAIN message trains: the edge model, or the cloud model during its pretraining."""
-        return self.specs[CLOUD_MODEL if config.get("train-model", "edge") == "cloud" else EDGE_MODEL]
+        """The architecture a TRAIN message trains: the edge model as deployed, before its compression
+        ("edge-dense", in pretraining), or the cloud model during its pretraining."""
+        wanted = config.get("train-model", "edge")
+        if wanted == "edge-dense":
+            return self.specs[EDGE_MODEL].dense
+        return self.specs[CLOUD_MODEL if wanted == "cloud" else EDGE_MODEL]
 
     def series(self, partition_id: int) -> DeviceSeries:
         return _series(partition_id, self.start, self.history_hours, self.horizon_hours)

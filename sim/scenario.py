@@ -320,6 +320,15 @@ class Scenario(Strict):
         problem = memory.first_problem(self)
         if problem is not None:
             raise _FieldError(*problem)
+        compression = self.models.edge.compression
+        if compression is not None and self.federation.pretrain.rounds == 0:
+            raise _FieldError("models.edge.compression", "is applied in pretraining: set federation.pretrain.rounds "
+                              ">= 1 (or drop models.edge.compression)")
+        if compression is not None and compression.distill_from == "cloud":
+            cloud, edge = self.models.cloud, self.models.edge
+            if cloud is None or (cloud.window, cloud.calendar) != (edge.window, edge.calendar):
+                raise _FieldError("models.edge.compression.distill_from", "cloud needs models.cloud with the edge "
+                                  "model's window and calendar (the teacher forecasts the same windows)")
         if self.models.cloud is not None and self.federation.pretrain.rounds == 0:
             raise _FieldError("models.cloud", "the cloud model is trained by federated pretraining: "
                               "set federation.pretrain.rounds >= 1 (or drop models.cloud)")
