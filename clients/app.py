@@ -9,7 +9,7 @@ from flwr.clientapp import ClientApp
 from clients.compression import encode, encoded_bytes
 from clients.device import DeviceSettings, score_requests
 from clients.forecast import train_local
-from clients.model import PERSONAL_MODEL
+from clients.model import CLOUD_MODEL, PERSONAL_MODEL
 
 
 def _model_version(key: str) -> tuple[int, int]:
@@ -44,8 +44,12 @@ def make_client_app() -> ClientApp:
         if fault_rate and np.random.default_rng([settings.seed, server_round, pid]).random() < fault_rate:
             raise RuntimeError(f"injected fault on device {pid} in round {server_round}")
         start = msg.content["arrays"].to_numpy_ndarrays()
+        teacher = None
+        if "teacher" in msg.content.array_records:  # distillation: the cloud model's weights came along
+            teacher = (settings.specs[CLOUD_MODEL], msg.content["teacher"].to_numpy_ndarrays(),
+                       float(config["distill-alpha"]))
         arrays, examples, loss = train_local(
-            start, settings.series(pid), settings.trained_spec(config),
+            start, settings.series(pid), settings.trained_spec(config), teacher=teacher,
             until_sim_hour=int(config["sim-hour"]), span_hours=int(config["train-span-hours"]),
             epochs=int(config["local-epochs"]), lr=float(config["learning-rate"]),
             proximal_mu=float(config.get("proximal-mu", 0.0)),

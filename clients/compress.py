@@ -35,45 +35,12 @@ import torch
 
 from clients.baselines import (ReferenceSplit, naive_reference, reference_inputs, reference_splits, scores,
                                train_reference)
-from clients.forecast import fit, predict
+from clients.forecast import fit, fit_keeping_zeros, predict
 from clients.model import ModelSpec, build_model, model_cost, quantize_int8
+from clients.pruning import SCOPES, _weight_matrices, compress_for_deployment, prune, prune_structured  # noqa: F401
 
 # The model the edge server and the cloud serve (fp32); devices serve the compressed edge model.
 CLOUD_SPEC = ModelSpec(cell="lstm", hidden=64, layers=2, window=24)
-SCOPES = ("layer", "global")
-
-
-def _weight_matrices(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
-    return [(name, p) for name, p in model.named_parameters() if "weight" in name]
-
-
-def prune(model: torch.nn.Module, sparsity: float, scope: str = "layer") -> torch.nn.Module:
-    """A copy of ``model`` with the ``sparsity`` fraction of smallest-|w| weight-matrix entries set to 0."""
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    out = copy.deepcopy(model)
-    matrices = [p for _, p in _weight_matrices(out)]
-    with torch.no_grad():
-        if scope == "global":
-            pooled = torch.cat([p.detach().abs().flatten() for p in matrices])
-            k = int(math.floor(sparsity * pooled.numel()))
-            if k > 0:
-                order = torch.argsort(pooled, stable=True)  # exactly k zeros, ties broken by position
-                keep = torch.ones_like(pooled, dtype=torch.bool)
-                keep[order[:k]] = False
-                at = 0
-                for p in matrices:
-                    p.mul_(keep[at:at + p.numel()].view_as(p))
-                    at += p.numel()
-        else:
-            for p in matrices:
-                k = int(math.floor(sparsity * p.numel()))
-                if k > 0:
-                    flat = p.view(-1)
-                    flat[torch.argsort(flat.abs(), stable=True)[:k]] = 0.0
-    return out
 
 
 def pruning_masks(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -99,14 +66,7 @@ def sparse_bytes(model: torch.nn.Module) -> int:
 def fine_tune_pruned(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, lr: float,
                      batch_size: int = 256, seed: int = 0) -> float:
     """``clients.forecast.fit`` in place with each weight's gradient masked, so pruned entries stay exactly 0."""
-    masks = pruning_masks(model)
-    params = dict(model.named_parameters())
-    handles = [params[name].register_hook(lambda g, m=mask: g * m) for name, mask in masks.items()]
-    try:
-        return fit(model, X, y, epochs, lr, batch_size=batch_size, seed=seed)
-    finally:
-        for h in handles:
-            h.remove()
+    return fit_keeping_zeros(model, X, y, epochs, lr, batch_size, seed)
 
 
 def distill(teacher: torch.nn.Module, student_spec: ModelSpec, X: np.ndarray, y: np.ndarray, epochs: int,
@@ -227,3 +187,4 @@ def compression_report(splits: dict[str, ReferenceSplit] | None = None, edge_spe
     for row in rows:
         row["gain_vs_persistence"] = 1.0 - row["mse"] / persistence_mse
     return {"rows": rows, "seconds": time.perf_counter() - t_start, "test_samples": int(len(test.y))}
+

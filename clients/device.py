@@ -8,7 +8,7 @@ import numpy as np
 
 from clients.data import DeviceSeries
 from clients.forecast import persistence_errors, predict, serving_model
-from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, ModelSpec
+from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, Compression, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -35,17 +35,27 @@ class DeviceSettings:
                    int(config["horizon-hours"]), int(config["seed"]), specs, bool(config.get("personalise", False)))
 
     def trained_spec(self, config) -> ModelSpec:
-        """The architecture a TRAIN message trains: the edge model, or the cloud model during its pretraining."""
-        return self.specs[CLOUD_MODEL if config.get("train-model", "edge") == "cloud" else EDGE_MODEL]
+        """The architecture a TRAIN message trains: the edge model as deployed, before its compression
+        ("edge-dense", in pretraining), or the cloud model during its pretraining."""
+        wanted = config.get("train-model", "edge")
+        if wanted == "edge-dense":
+            return self.specs[EDGE_MODEL].dense
+        return self.specs[CLOUD_MODEL if wanted == "cloud" else EDGE_MODEL]
 
     def series(self, partition_id: int) -> DeviceSeries:
         return _series(partition_id, self.start, self.history_hours, self.horizon_hours)
 
 
 def _spec(config, prefix: str) -> ModelSpec:
+    compression = None
+    if f"{prefix}-prune" in config:
+        compression = Compression(prune=float(config[f"{prefix}-prune"]),
+                                  structured=bool(config[f"{prefix}-structured"]),
+                                  distill_from=str(config[f"{prefix}-distill-from"]) or None)
     return ModelSpec(cell=str(config[f"{prefix}-cell"]), hidden=int(config[f"{prefix}-hidden"]),
                      layers=int(config[f"{prefix}-layers"]), window=int(config[f"{prefix}-window"]),
-                     calendar=bool(config[f"{prefix}-calendar"]))
+                     calendar=bool(config[f"{prefix}-calendar"]), proj_size=int(config.get(f"{prefix}-proj-size", 0)),
+                     compression=compression)
 
 
 @functools.lru_cache(maxsize=8)

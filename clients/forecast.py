@@ -97,18 +97,43 @@ def fit(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, lr: f
     return last
 
 
+def fit_keeping_zeros(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, lr: float,
+                      batch_size: int = 64, seed: int = 0) -> float:
+    """``fit`` with each weight matrix's gradient masked by its nonzero entries, so pruned entries stay exactly 0
+    (Adam started fresh never moves a weight whose gradient is always 0)."""
+    handles = [p.register_hook(lambda g, m=(p.detach() != 0): g * m)
+               for name, p in model.named_parameters() if "weight" in name]
+    try:
+        return fit(model, X, y, epochs, lr, batch_size=batch_size, seed=seed)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def train_local(arrays: list[np.ndarray], series: DeviceSeries, spec: ModelSpec, until_sim_hour: int,
                 span_hours: int, epochs: int, lr: float, batch_size: int = 64, proximal_mu: float = 0.0,
-                seed: int = 0) -> tuple[list[np.ndarray], int, float]:
+                seed: int = 0, teacher: tuple[ModelSpec, list[np.ndarray], float] | None = None
+                ) -> tuple[list[np.ndarray], int, float]:
     """Fine-tune ``arrays`` on the device's windows with targets in [until - span, until).
 
-    Returns (new arrays, number of training windows, mean MSE of the last epoch); with no valid
-    window (or no epoch), the input arrays unchanged, 0 and NaN. Deterministic given ``seed``.
+    ``teacher`` (spec, weights, alpha): distillation, the loss ``alpha MSE(s, y) + (1 - alpha) MSE(s, t)``
+    with ``t`` the teacher's forecast, trained as MSE on ``alpha y + (1 - alpha) t`` (the same gradients:
+    clients.compress). A spec with unstructured sparsity keeps its zeros (the gradients are masked).
+    Returns (new arrays, number of training windows, mean MSE of the last epoch, against the trained target);
+    with no valid window (or no epoch), the input arrays unchanged, 0 and NaN. Deterministic given ``seed``.
     """
     X, y = series.training_windows(until_sim_hour, span_hours, spec.window, spec.calendar)
     if len(y) == 0 or epochs <= 0:
         return [np.array(a, dtype=np.float32, copy=True) for a in arrays], 0, float("nan")
+    if teacher is not None:
+        teacher_spec, weights, alpha = teacher
+        X_t, _ = series.training_windows(until_sim_hour, span_hours, teacher_spec.window, teacher_spec.calendar)
+        soft = predict(serving_model(teacher_spec, weights, False), X_t)
+        y = (alpha * y + (1.0 - alpha) * soft).astype(np.float32)
     model = build_model(spec, seed)
     set_arrays(model, arrays)
-    loss = fit(model, X, y, epochs, lr, batch_size, proximal_mu, seed)
+    if spec.sparsity:
+        loss = fit_keeping_zeros(model, X, y, epochs, lr, batch_size, seed)
+    else:
+        loss = fit(model, X, y, epochs, lr, batch_size, proximal_mu, seed)
     return get_arrays(model), int(len(y)), loss

@@ -17,19 +17,24 @@ import torch
 from torch import nn
 
 from clients.spec import (CLOUD_MODEL, EDGE_MODEL, MODEL_NAMES, PERSONAL_MODEL, TRAIN_FLOPS_FACTOR,  # noqa: F401
-                          ModelCost, ModelSpec, closed_form_flops, model_cost)
+                          Compression, ModelCost, ModelSpec, closed_form_flops, memory_bytes, model_cost)
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}  # the cells of clients.spec.GATES
 
 
 class Forecaster(nn.Module):
-    """Recurrent cell over the window, then a linear head on the last hidden state: x [b, window, F] -> [b]."""
+    """Recurrent cell over the window, then a linear head on the last hidden state: x [b, window, F] -> [b].
+
+    The module has the deployed architecture of ``spec`` (``ModelSpec.deployed``: after structured pruning);
+    build ``spec.dense`` for the model before compression."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        self.rnn = _CELLS[spec.cell](spec.input_features, spec.hidden, spec.layers, batch_first=True)
-        self.head = nn.Linear(spec.hidden, 1)
+        arch = spec.deployed
+        extra = {"proj_size": arch.proj_size} if arch.proj_size else {}  # nn.GRU takes no proj_size
+        self.rnn = _CELLS[arch.cell](arch.input_features, arch.hidden, arch.layers, batch_first=True, **extra)
+        self.head = nn.Linear(arch.output_width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x)

@@ -9,7 +9,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from clients.model import ModelSpec, build_model, get_arrays
+from clients.model import build_model, get_arrays
 from server.coordinator import Coordinator, pretrain_models
 from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, requests_by_device, score,
                            score_versions)
@@ -90,16 +90,19 @@ class FlowerFleet:
         return out
 
     def train(self, strategy, server_round: int, devices: list[int], arrays: ArrayRecord,
-              config: dict) -> dict[int, Message]:
+              config: dict, teacher: ArrayRecord | None = None) -> dict[int, Message]:
         """The strategy builds the TRAIN content (FedProx adds proximal-mu, FedOpt notes the global arrays)
-        for the nodes of exactly the devices the coordinator selected; each device gets its own copy."""
+        for the nodes of exactly the devices the coordinator selected; each device gets its own copy, with
+        the `teacher` model's weights when it distills from one."""
         nodes = _Selected(self.grid, sorted({self.node_of[d] for d in devices}))
         built = list(strategy.configure_train(server_round, arrays, ConfigRecord({**self.device_config, **config}),
                                               nodes))
         if not built:
             return {}
-        template = built[0].content  # the strategy sends every node the same content
-        return self._exchange(MessageType.TRAIN, {dev: RecordDict(dict(template.items())) for dev in devices})
+        template = dict(built[0].content.items())  # the strategy sends every node the same content
+        if teacher is not None:
+            template["teacher"] = teacher
+        return self._exchange(MessageType.TRAIN, {dev: RecordDict(dict(template)) for dev in devices})
 
     def evaluate(self, requests: Requests, weights: Weights) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Each device scores its own requests with the models they used (the shared ones travel with the
@@ -146,7 +149,8 @@ def make_pretrain_app(scenario: Scenario, holder: dict) -> ServerApp:
 
 
 def _untrained_edge(scenario: Scenario) -> list[np.ndarray]:
-    return get_arrays(build_model(ModelSpec(**scenario.models.edge.model_dump()), scenario.seed))
+    # before compression: pretraining prunes it (the same model when uncompressed)
+    return get_arrays(build_model(scenario.models.edge.spec.dense, scenario.seed))
 
 
 def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] | None = None,

@@ -3,23 +3,28 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Protocol
+from typing import Collection, Protocol
 
 import numpy as np
 from flwr.app import ArrayRecord, Message
 
+from clients.pruning import compress_for_deployment
 from clients.compression import decode
-from clients.model import ModelSpec, build_model, get_arrays
+from clients.model import build_model, get_arrays
 from server.selection import select
 from server.strategies import make_strategy
+from sim import memory
 from sim.world import World, stream
+
+
+DISTILL_ALPHA = 0.5  # weight of the true target against the teacher's forecast (clients.compress.distill)
 
 
 class Fleet(Protocol):
     """Reaches the devices' ClientApps (through a Flower Grid in practice)."""
 
     def train(self, strategy, server_round: int, devices: list[int], arrays: ArrayRecord,
-              config: dict) -> dict[int, Message]: ...
+              config: dict, teacher: ArrayRecord | None = None) -> dict[int, Message]: ...
 
 
 def _loss(metrics) -> float:
@@ -35,20 +40,33 @@ def _decoded(reply: Message, base: list[np.ndarray], codec: str) -> Message:
 
 
 def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: np.random.Generator,
-             model: str = "edge") -> tuple[list[np.ndarray], list[dict]]:
+             model: str = "edge", excluded: Collection[int] = (), rounds: range | None = None,
+             train_model: str | None = None, teacher: list[np.ndarray] | None = None
+             ) -> tuple[list[np.ndarray], list[dict]]:
     """A model before simulated time 0: FedAvg rounds on each device's history. `model` is "edge" (the model
-    devices ship with) or "cloud" (the larger model the servers serve); the TRAIN config names it."""
+    devices ship with) or "cloud" (the larger model the servers serve); the TRAIN config names it (or
+    `train_model`: "edge-dense", the edge model before pruning). Devices in `excluded` (they cannot hold its
+    training in RAM) are never chosen. `rounds`: which of the pretraining rounds (default all); `teacher`: the
+    weights of the cloud model the devices distill from (clients.forecast.train_local)."""
     settings = fed.pretrain
     strategy = make_strategy(fed.model_copy(update={"strategy": "fedavg", "dp_noise_multiplier": None}))
     rows = []
     first = 10_000 if model == "edge" else 20_000  # round numbers seed the clients' training: keep them apart
-    for server_round in range(1, settings.rounds + 1):
-        chosen = sorted(int(d) for d in rng.choice(n_devices, size=min(settings.clients_per_round, n_devices),
-                                                  replace=False))
+    # (drawing from range(n) itself when nothing is excluded keeps the draws of runs before the memory check)
+    eligible = [d for d in range(n_devices) if d not in excluded] if excluded else n_devices
+    count = len(eligible) if excluded else n_devices
+    for server_round in (rounds if rounds is not None else range(1, settings.rounds + 1)):
+        chosen = sorted(int(d) for d in rng.choice(eligible, size=min(settings.clients_per_round, count),
+                                                  replace=False)) if count else []
         config = {"sim-hour": 0, "local-epochs": settings.local_epochs, "learning-rate": fed.learning_rate,
                   "train-span-hours": int(settings.span // 3600.0), "compression": "none", "fault-rate": 0.0,
-                  "personalise": False, "train-model": model}
-        replies = fleet.train(strategy, first + server_round, chosen, ArrayRecord(arrays), config)
+                  "personalise": False, "train-model": train_model or model}
+        if teacher is None:
+            replies = fleet.train(strategy, first + server_round, chosen, ArrayRecord(arrays), config)
+        else:
+            config["distill-alpha"] = DISTILL_ALPHA
+            replies = fleet.train(strategy, first + server_round, chosen, ArrayRecord(arrays), config,
+                                  teacher=ArrayRecord(teacher))
         good = [replies[d] for d in chosen if d in replies and not replies[d].has_error()]
         aggregated, metrics = strategy.aggregate_train(server_round, good)
         if aggregated is not None:
@@ -64,12 +82,39 @@ def pretrain_models(fleet: Fleet, scenario, edge: list[np.ndarray]) -> tuple[lis
                                                                             list[dict]]:
     """The pretrained edge model and, when the scenario has one, the pretrained cloud model; their round rows."""
     fed, n = scenario.federation, scenario.device_count
-    edge, rows = pretrain(fleet, n, edge, fed, stream(scenario.seed, "pretrain"))
+    if scenario.models.edge.compression is not None:
+        return _pretrain_compressed(fleet, scenario, edge)
+    edge, rows = pretrain(fleet, n, edge, fed, stream(scenario.seed, "pretrain"),
+                          excluded=memory.untrainable(scenario, scenario.models.edge.spec))
     if scenario.models.cloud is None:
         return edge, None, rows
-    initial = get_arrays(build_model(ModelSpec(**scenario.models.cloud.model_dump()), scenario.seed))
-    cloud, cloud_rows = pretrain(fleet, n, initial, fed, stream(scenario.seed, "pretrain-cloud"), model="cloud")
+    cloud_spec = scenario.models.cloud.spec
+    initial = get_arrays(build_model(cloud_spec, scenario.seed))
+    cloud, cloud_rows = pretrain(fleet, n, initial, fed, stream(scenario.seed, "pretrain-cloud"), model="cloud",
+                                 excluded=memory.untrainable(scenario, cloud_spec, "the cloud model"))
     return edge, cloud, rows + cloud_rows
+
+
+def _pretrain_compressed(fleet: Fleet, scenario, edge: list[np.ndarray]):
+    """Compression applied in pretraining: the cloud model first when the edge model distills from it; the
+    dense edge model for the first half of the rounds (at least one); then pruned on the server (weights only)
+    and fine-tuned as deployed for the rest, distilling throughout when asked."""
+    fed, n, spec = scenario.federation, scenario.device_count, scenario.models.edge.spec
+    cloud, rows = None, []
+    if scenario.models.cloud is not None:
+        cloud_spec = scenario.models.cloud.spec
+        cloud, rows = pretrain(fleet, n, get_arrays(build_model(cloud_spec, scenario.seed)), fed,
+                               stream(scenario.seed, "pretrain-cloud"), model="cloud",
+                               excluded=memory.untrainable(scenario, cloud_spec, "the cloud model"))
+    teacher = cloud if spec.compression.distill_from == "cloud" else None
+    total, rng = fed.pretrain.rounds, stream(scenario.seed, "pretrain")
+    dense_rounds = max(1, total // 2) if spec.compression.prune else total
+    edge, dense_rows = pretrain(fleet, n, edge, fed, rng, rounds=range(1, dense_rounds + 1), train_model="edge-dense",
+                                teacher=teacher, excluded=memory.untrainable(scenario, spec.dense))
+    edge = compress_for_deployment(edge, spec)
+    edge, tuned_rows = pretrain(fleet, n, edge, fed, rng, rounds=range(dense_rounds + 1, total + 1), teacher=teacher,
+                                excluded=memory.untrainable(scenario, spec.deployed))
+    return edge, cloud, dense_rows + tuned_rows + rows
 
 
 class Coordinator:

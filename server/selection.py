@@ -1,15 +1,21 @@
-"""Client selection for a round, by scenario name: random, energy-aware, fastest-k, availability."""
+"""Client selection for a round, by scenario name: random, energy-aware, fastest-k, availability.
+
+A device whose RAM cannot hold the training of the deployed edge model is never selected
+(sim.memory.exclusions says which and why; the run directory's exclusions.csv lists them)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+from sim import memory
+
 
 def select(world, fed, rng: np.random.Generator) -> tuple[list[int], int]:
     """(devices to train, how many updates to keep): fastest-k over-commits and keeps the first k."""
     now = world.env.now
-    alive = [d for d in range(world.n_devices) if world.alive(d)]
+    cannot_train = memory.untrainable(world.scenario, world.scenario.models.edge.spec.deployed)
+    alive = [d for d in range(world.n_devices) if world.alive(d) and d not in cannot_train]
     k = fed.clients_per_round
     if fed.selection == "energy-aware":
         # powered devices first (in random order), then battery devices above the floor, fullest first

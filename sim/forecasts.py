@@ -20,8 +20,15 @@ KEY_COLUMNS = ("hour", "model", "version", "quantized")
 
 
 def _model_keys(prefix: str, model) -> dict:
-    return {f"{prefix}-cell": model.cell, f"{prefix}-hidden": model.hidden, f"{prefix}-layers": model.layers,
+    keys = {f"{prefix}-cell": model.cell, f"{prefix}-hidden": model.hidden, f"{prefix}-layers": model.layers,
             f"{prefix}-window": model.window, f"{prefix}-calendar": model.calendar}
+    if model.proj_size:
+        keys[f"{prefix}-proj-size"] = model.proj_size
+    if model.compression is not None:
+        c = model.compression
+        keys.update({f"{prefix}-prune": c.prune, f"{prefix}-structured": c.structured,
+                     f"{prefix}-distill-from": c.distill_from or ""})
+    return keys
 
 
 def device_config(scenario) -> dict:

@@ -153,12 +153,38 @@ class Cloud(Strict):  # defaults: the catalogue's cloud and WAN (sim/catalogue/s
     wan_rtt: Duration = WAN.rtt_s
 
 
+class CompressionConfig(Strict):
+    """How the edge model is shrunk in pretraining (clients.spec.Compression): see models.edge.compression."""
+
+    prune: float = Field(default=0.0, ge=0, lt=1, description="share of hidden units (structured) or weights removed")
+    structured: bool = False
+    distill_from: Literal["cloud"] | None = None
+
+
 class ModelConfig(Strict):
     cell: Literal["lstm", "gru"] = "lstm"
     hidden: int = Field(default=16, ge=1, le=1024)
     layers: int = Field(default=1, ge=1, le=8)
     window: int = Field(default=24, ge=2, le=24 * 14)
     calendar: bool = False
+    proj_size: int = Field(default=0, ge=0, le=1023, description="LSTM projection width; 0: none")
+    compression: CompressionConfig | None = None
+
+    @model_validator(mode="after")
+    def _projection_fits(self) -> "ModelConfig":
+        # (the error's path is the model's: models.edge, models.cloud)
+        if self.proj_size and self.cell != "lstm":
+            raise ValueError(f"proj_size needs cell 'lstm' (a GRU has no projection), got cell {shown(self.cell)}")
+        if self.proj_size and self.proj_size >= self.hidden:
+            raise ValueError(f"proj_size must be < hidden ({self.hidden}), got {self.proj_size}")
+        return self
+
+    @property
+    def spec(self):
+        """The architecture as clients.spec.ModelSpec (its ``deployed`` form is what a device runs)."""
+        from clients.spec import ModelSpec
+
+        return ModelSpec(**self.model_dump())
 
 
 class Models(Strict):
@@ -214,6 +240,8 @@ class Output(Strict):
     links: bool = True  # links.csv
     battery: bool = True  # battery.csv
     sample_every: Duration | None = Field(default=None, gt=0, description="links/battery interval; default duration/200")
+    # forecast errors also in kWh per hour (RMSE, MAE), for int8 and fp32 on-device models: summary.json forecast_kwh
+    forecast_kwh: bool = False
 
 
 class Data(Strict):
@@ -270,6 +298,20 @@ class Scenario(Strict):
         problem = scenario_topology.check(self)
         if problem is not None:
             raise _FieldError(*problem)
+        from sim import memory  # (it reads this module's models through clients.spec only)
+
+        problem = memory.first_problem(self)
+        if problem is not None:
+            raise _FieldError(*problem)
+        compression = self.models.edge.compression
+        if compression is not None and self.federation.pretrain.rounds == 0:
+            raise _FieldError("models.edge.compression", "is applied in pretraining: set federation.pretrain.rounds "
+                              ">= 1 (or drop models.edge.compression)")
+        if compression is not None and compression.distill_from == "cloud":
+            cloud, edge = self.models.cloud, self.models.edge
+            if cloud is None or (cloud.window, cloud.calendar) != (edge.window, edge.calendar):
+                raise _FieldError("models.edge.compression.distill_from", "cloud needs models.cloud with the edge "
+                                  "model's window and calendar (the teacher forecasts the same windows)")
         if self.models.cloud is not None and self.federation.pretrain.rounds == 0:
             raise _FieldError("models.cloud", "the cloud model is trained by federated pretraining: "
                               "set federation.pretrain.rounds >= 1 (or drop models.cloud)")

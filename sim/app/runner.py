@@ -8,11 +8,12 @@ from typing import Callable
 
 import numpy as np
 
-from sim import scenario as scenarios
+from sim import memory, scenario as scenarios
 from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
 from sim.app.interrupts import stop_ray_on_interrupt
 from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
-from sim.app.summary import device_rows, summarize
+from sim.app.summary import device_rows, kwh_errors, local_inference, summarize
+from sim.recorder import SERVED
 from sim.world import World
 
 ROUND_CLIENT_COLUMNS = ["round", "device", "profile", "status", "start_s", "download_end_s", "train_start_s",
@@ -32,6 +33,7 @@ class RunResult:
     links: list[dict] = field(default_factory=list)
     battery: list[dict] = field(default_factory=list)
     versions: list[dict] = field(default_factory=list)
+    exclusions: list[dict] = field(default_factory=list)  # fleet groups left out of training (sim.memory)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,43 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         table = world.table()
         score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
               world.weights())
-    return collect(world, rounds, round_clients, versions)
+    result = collect(world, rounds, round_clients, versions)
+    if scenario.output.forecast_kwh:
+        result.summary["forecast_kwh"] = forecast_kwh(scenario, world)
+    return result
+
+
+def forecast_kwh(scenario: scenarios.Scenario, world: World) -> dict:
+    """The served requests' forecasts scored again with the on-device model in int8 and in fp32, in kWh per hour
+    (each device's own standard deviation, read on the device side: this is the composition root), beside the
+    z-scored MSE; and what a local inference costs on each device class (the same for int8 and fp32: the
+    simulator charges FLOPs, not the weights' width)."""
+    from clients.device import DeviceSettings
+    from clients.spec import memory_bytes
+    from sim.policies import LOCAL
+
+    if scenario.federation.personalise:
+        raise scenarios.ScenarioError("output.forecast_kwh: personal models are scored only on their devices")
+    settings = DeviceSettings.from_config(device_config(scenario))
+    std = np.array([settings.series(d).std for d in range(world.n_devices)])
+    table = world.table()
+    columns = {k: v.copy() if k in ("forecast_error", "baseline_error") else v for k, v in table.items()}
+    served = table["dropped"] == SERVED
+    out: dict = {}
+    for name, int8 in (("int8", True), ("fp32", False)):
+        score(columns, requests_by_device(columns, int8), _score_on_devices(scenario), world.weights())
+        errors = columns["forecast_error"][served]
+        out[name] = {**kwh_errors(errors, columns["device"][served], std),
+                     "mse_z": float(np.nanmean(errors ** 2)) if np.isfinite(errors).any() else None,
+                     "model_bytes": memory_bytes(scenario.models.edge.spec, int8=int8).weights_bytes}
+    out["persistence"] = kwh_errors(columns["baseline_error"][served], columns["device"][served], std)
+    out["local_inference_by_profile"] = {}
+    for g, group in enumerate(scenario.fleet):
+        mine = np.isin(table["device"], [d.index for d in world.devices if d.group == g])
+        out["local_inference_by_profile"][group.profile] = local_inference(
+            {k: v[mine] for k, v in table.items() if k in ("dropped", "target", "latency_s", "energy_compute_j",
+                                                          "energy_radio_j")}, LOCAL)
+    return out
 
 
 def collect(world: World, rounds: list[dict], round_clients: list[dict], versions: list[dict]) -> RunResult:
@@ -157,11 +195,14 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
     summary["scenario"] = scenario.name
     summary["edge_server_energy_j"] = world.edge_energy_j()
     summary["harvested_j"] = float(sum(world.energy.harvested_j) - sum(world.energy.wasted_j))
+    excluded = memory.exclusions(scenario) if rounds else []  # only where devices trained
+    if excluded:
+        summary["fl_excluded"] = {f"{r['profile']} ({r['model']})": r["reason"] for r in excluded}
     if versions:
         summary["global_model_mse_by_version"] = [v["mse"] for v in versions if v["model"] == "edge"]
         summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}
     return RunResult(scenario, summary, table, rounds, device_rows(world), round_clients, world.link_samples,
-                     world.battery_samples, versions)
+                     world.battery_samples, versions, excluded)
 
 
 def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.ndarray | None:
@@ -196,7 +237,7 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
         write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
         write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
         for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
-                            ("versions", result.versions)):
+                            ("versions", result.versions), ("exclusions", result.exclusions)):
             if table:
                 write_csv(staging / f"{name}.csv", table, list(table[0]))
         if plots:

@@ -59,6 +59,27 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
     }
 
 
+def kwh_errors(errors_z: np.ndarray, device: np.ndarray, std_kwh: np.ndarray) -> dict:
+    """RMSE and MAE in kWh per hour of z-scored errors: each device's error times its own household's standard
+    deviation (the series are z-scored per device, so ``(pred - mean)/std - (y - mean)/std = (pred - y)/std``).
+    Non-finite errors are left out; ``None`` when none is left."""
+    errors = np.asarray(errors_z, np.float64) * np.asarray(std_kwh, np.float64)[np.asarray(device)]
+    errors = errors[np.isfinite(errors)]
+    if not len(errors):
+        return {"rmse_kwh": None, "mae_kwh": None, "scored": 0}
+    return {"rmse_kwh": float(np.sqrt(np.mean(errors ** 2))), "mae_kwh": float(np.mean(np.abs(errors))),
+            "scored": int(len(errors))}
+
+
+def local_inference(table: dict[str, np.ndarray], local: int) -> dict:
+    """Latency and device energy of the requests served on the device itself (seconds, joules, means)."""
+    rows = (table["dropped"] == SERVED) & (table["target"] == local)
+    if not rows.any():
+        return {"requests": 0, "latency_mean_s": None, "energy_j": None}
+    return {"requests": int(rows.sum()), "latency_mean_s": float(table["latency_s"][rows].mean()),
+            "energy_j": float((table["energy_compute_j"][rows].astype(np.float64) + table["energy_radio_j"][rows]).mean())}
+
+
 def device_rows(world) -> list[dict]:
     """One row per device: class, link, requests, death time and energy by component (joules)."""
     table = world.table()

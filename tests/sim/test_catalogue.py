@@ -31,6 +31,20 @@ def test_profiles_are_frozen_and_every_entry_has_a_source():
             profile.name = "x"
 
 
+def test_no_entry_is_left_unverified_and_every_assumption_says_what_it_is():
+    import re
+
+    for profile in [*catalogue.DEVICES.values(), *catalogue.LINKS.values(), *catalogue.SERVERS.values(),
+                    catalogue.WAN]:
+        assert not re.search(r"\bcheck\b", profile.source, re.IGNORECASE), (profile.name, profile.source)
+        # "assumed" must come with what was assumed, not stand alone as the whole source
+        assert profile.source.strip().lower() not in ("assumed", "(assumed)"), profile.name
+    for file in ("devices.yaml", "links.yaml", "servers.yaml"):  # comments beside numbers too
+        for line in (catalogue.HERE / file).read_text().splitlines():
+            if not line.lstrip().startswith("#"):
+                assert "(check)" not in line, (file, line)
+
+
 WAN_ENTRY = {"up_bps": 1.0e6, "down_bps": 2.0e6, "rtt_s": 0.01, "source": "assumed"}
 
 

@@ -123,3 +123,16 @@ def test_cli_profiles_lists_catalogue_with_sources():
                  "lte", "wifi", "5g", "nb-iot", "Huang et al", "edge-server", "cloud", "wan", "LEAF example settings",
                  "Charyyev"):
         assert name in done.stdout, name
+
+
+def test_a_projection_must_be_narrower_than_the_hidden_state_and_only_on_an_lstm():
+    from sim.scenario import ScenarioError, parse
+
+    base = {"name": "t", "duration": "1h", "federation": {"enabled": False, "pretrain": {"rounds": 0}},
+            "fleet": [{"profile": "raspberry-pi-4", "count": 1, "workload": {"rate": "0.1/s", "deadline": "1s"}}]}
+    with pytest.raises(ScenarioError, match=r"^s.yaml: models.edge: proj_size must be < hidden \(16\), got 16$"):
+        parse({**base, "models": {"edge": {"hidden": 16, "proj_size": 16}}}, "s.yaml")
+    with pytest.raises(ScenarioError, match=r"^s.yaml: models.edge: proj_size needs cell 'lstm'"):
+        parse({**base, "models": {"edge": {"cell": "gru", "hidden": 16, "proj_size": 4}}}, "s.yaml")
+    spec = parse({**base, "models": {"edge": {"hidden": 64, "proj_size": 16}}}, "s.yaml").models.edge.spec
+    assert (spec.hidden, spec.proj_size) == (64, 16)
