@@ -81,13 +81,20 @@ class Serving:
             rec.dropped[row] = BATTERY_EMPTY
             rec.target[row] = -1
             return
-        world = self.world
         if self._observing:
             obs = self._fill_observation(dev, now)
             obs.request = row
             target = self._decide(obs)
         else:
             target = self._decide(None)
+        self.dispatch(row, dev, target, now)
+
+    def dispatch(self, row: int, dev: int, target: int, now: float) -> None:
+        """Serve request `row` of device `dev` on the decided target: compute it locally or start offloading it.
+
+        A seam for sim.envs: an agent's decide() raises out of arrive(), and the env calls this with its action.
+        """
+        rec, energy, world = self.recorder, self.energy, self.world
         rec.target[row] = target
         if target == LOCAL:
             compute = self._local_compute[dev]

@@ -15,7 +15,7 @@ from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.harvest import Solar
 from sim.network import SharedLink
-from sim.policies import LOCAL, make_policy
+from sim.policies import LOCAL, Policy, make_policy
 from sim.recorder import Recorder
 from sim.servers import FifoServer
 from sim.serving import Serving
@@ -49,7 +49,7 @@ class Device:
 class World:
     """One simulation: build it from a scenario, optionally attach a federation process, run it."""
 
-    def __init__(self, scenario: Scenario, recorder_capacity: int | None = None):
+    def __init__(self, scenario: Scenario, recorder_capacity: int | None = None, policy: Policy | None = None):
         self.scenario = scenario
         self.env = env = simpy.Environment()
         self.calendar = calendar = Calendar(env)  # the request path's events
@@ -119,7 +119,9 @@ class World:
         # personalisation: the round whose locally fine-tuned copy a device serves with (-1: none yet)
         self.personal_version = [-1] * n
 
-        self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
+        # `policy` replaces the scenario's (sim.envs hands in the agent's)
+        self.policy = policy if policy is not None else make_policy(scenario.policy.name, scenario.policy.params,
+                                                                    stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
             self.policy.bind(self)
         arrivals = workload.arrival_chunks(stream(seed, "workload"), self._kinds, self._rates, self.duration_s,
