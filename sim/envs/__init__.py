@@ -16,8 +16,11 @@ OFFLOAD_ID = "edgefed/Offload-v0"
 def register_envs() -> None:
     """Register edgefed's environments with gymnasium (once per process)."""
     if OFFLOAD_ID not in registry:
-        # an episode is the scenario's duration: no step limit; the env checks its own actions
-        register(id=OFFLOAD_ID, entry_point="sim.envs.offload:OffloadEnv", disable_env_checker=False)
+        # no wrappers: the env refuses a step before reset() or after the end itself, and
+        # tests/sim/test_envs.py runs gymnasium's check_env; the two default wrappers cost 15% of a step
+        # (one run: 19.9k wrapped, 23.2k bare steps/s)
+        register(id=OFFLOAD_ID, entry_point="sim.envs.offload:OffloadEnv", disable_env_checker=True,
+                 order_enforce=False)
 
 
 register_envs()

@@ -96,6 +96,7 @@ class OffloadEnv(gymnasium.Env):
         self.observation_space = spaces.Box(0.0, CLIP, (DIM,), np.float32)
         self.action_space = spaces.Discrete(3)
         self.world: World | None = None
+        self._running = False  # step() before reset() is refused
         self._terminal = np.zeros(DIM, np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -121,7 +122,7 @@ class OffloadEnv(gymnasium.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if not self._running:
-            raise RuntimeError("the episode is over: call reset()")
+            raise RuntimeError("no episode is running: call reset()")
         agent = self._agent
         obs = agent.obs
         agent.begin_step()

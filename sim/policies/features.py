@@ -36,11 +36,10 @@ def features(obs: Observation) -> np.ndarray:
     scale = 1.0 / max(obs.deadline_s, 1e-6)
     latency, energy = obs.latency_estimates_s(), obs.energy_estimates_j()
     radio = obs.radio
-    vector = np.array((latency[LOCAL] * scale, latency[EDGE] * scale, latency[CLOUD] * scale, energy[LOCAL],
-                       energy[EDGE], obs.battery_soc, obs.cpu_wait_s * scale, obs.edge_wait_s * scale,
-                       min(obs.radio_idle_s / radio.tail_s, 1.0) if radio.tail_s > 0.0 else 1.0,
-                       obs.up_bps / radio.up_bps, obs.down_bps / radio.down_bps,
-                       float(obs.server_version - obs.local_version)), dtype=np.float32)
-    # two ufuncs: np.clip's Python wrapper costs more than the rest of this function (cProfile)
-    np.minimum(vector, CLIP, out=vector)
-    return np.maximum(vector, 0.0, out=vector)
+    raw = (latency[LOCAL] * scale, latency[EDGE] * scale, latency[CLOUD] * scale, energy[LOCAL], energy[EDGE],
+           obs.battery_soc, obs.cpu_wait_s * scale, obs.edge_wait_s * scale,
+           min(obs.radio_idle_s / radio.tail_s, 1.0) if radio.tail_s > 0.0 else 1.0,
+           obs.up_bps / radio.up_bps, obs.down_bps / radio.down_bps, float(obs.server_version - obs.local_version))
+    # clipped in Python: np.clip, or np.minimum with a scalar, costs more than the rest of this function
+    # (timeit: 5.9 us per call with two ufuncs, 3.4 us like this)
+    return np.array([CLIP if x > CLIP else x if x > 0.0 else 0.0 for x in raw], dtype=np.float32)

@@ -177,3 +177,9 @@ def test_stepping_past_the_end_is_an_error():
     episode(env, 1)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
+
+
+def test_stepping_before_reset_is_an_error():
+    env = gymnasium.make("edgefed/Offload-v0", scenario=small(duration="1s"))
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
