@@ -97,6 +97,14 @@ class Serving:
             target = self._decide(obs)
         else:
             target = self._decide(None)
+        self.dispatch(row, dev, target, now)
+
+    def dispatch(self, row: int, dev: int, target: int, now: float) -> None:
+        """Serve request `row` of device `dev` on the decided target: compute it locally or start offloading it.
+
+        A seam for sim.envs: an agent's decide() raises out of arrive(), and the env calls this with its action.
+        """
+        rec, energy = self.recorder, self.energy
         if target == LOCAL:
             rec.target[row] = LOCAL
             compute = self._local_compute[dev]

@@ -13,7 +13,7 @@ from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.fleet import Device, Fleet  # noqa: F401  (Device: sim.world.Device, as before)
 from sim.network import SharedLink
-from sim.policies import EDGE, LOCAL, make_policy
+from sim.policies import EDGE, LOCAL, Policy, make_policy
 from sim.recorder import Recorder
 from sim.serving import Serving
 from sim.topology import CLOUD_SITE, Topology
@@ -39,7 +39,7 @@ def stream(seed: int, name: str) -> np.random.Generator:
 class World:
     """One simulation: build it from a scenario, optionally attach a federation process, run it."""
 
-    def __init__(self, scenario: Scenario, recorder_capacity: int | None = None):
+    def __init__(self, scenario: Scenario, recorder_capacity: int | None = None, policy: Policy | None = None):
         self.scenario = scenario
         self.env = env = simpy.Environment()
         self.calendar = calendar = Calendar(env)  # the request path's events
@@ -70,7 +70,9 @@ class World:
         self.versions: dict[int, list[np.ndarray]] = {}
         self.cloud_arrays: list[np.ndarray] | None = None  # the cloud model's weights (one version per run)
 
-        self.policy = make_policy(scenario.policy.name, scenario.policy.params, stream(seed, "policy"))
+        # `policy` replaces the scenario's (sim.envs hands in the agent's)
+        self.policy = policy if policy is not None else make_policy(scenario.policy.name, scenario.policy.params,
+                                                                    stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
             self.policy.bind(self)
         arrivals = workload.arrival_chunks(stream(seed, "workload"), fleet.workload_kind, fleet.request_rate,

@@ -145,3 +145,19 @@ def test_clients_never_import_the_server(module):
 def test_plots_read_run_directories_only(module):
     bad = sorted(t for t in IMPORTS[module] for banned in ("sim", "server", "clients") if _in(t, banned))
     assert bad == [], f"{module} imports {bad}"
+
+
+ENV_PACKAGE = "sim.envs"  # the only part of the engine that may import gymnasium (an optional extra)
+
+
+@pytest.mark.parametrize("module", [m for m in ENGINE if not _in(m, ENV_PACKAGE)])
+def test_the_engine_runs_without_gymnasium_or_stable_baselines(module):
+    bad = sorted(t for t in IMPORTS[module] for banned in ("gymnasium", "stable_baselines3", ENV_PACKAGE)
+                 if _in(t, banned))
+    assert bad == [], f"{module} imports {bad}"
+
+
+def test_the_envs_import_gymnasium_but_never_stable_baselines():
+    top_level = {name for name in MODULES if _in(name, ENV_PACKAGE)}
+    assert "sim.envs.offload" in top_level and "gymnasium" in IMPORTS["sim.envs.offload"]
+    assert not any(_in(t, "stable_baselines3") for name in top_level for t in IMPORTS[name])

@@ -115,6 +115,10 @@ def profiles() -> None:
         out_console.print(table)
 
 
+def _shown_default(default: float | str) -> str:
+    return default if isinstance(default, str) else format(default, ".4g")
+
+
 @app.command()
 def policies() -> None:
     """List the offload policies (built-in and installed): rule, parameters with defaults and meaning."""
@@ -126,7 +130,7 @@ def policies() -> None:
     for policy in describe():
         params = policy["params"]
         listed = ("(not declared by the plugin)" if params is None else
-                  "\n".join(f"{p['name']} = {p['default']:.4g}: {p['doc']}" for p in params) or "-")
+                  "\n".join(f"{p['name']} = {_shown_default(p['default'])}: {p['doc']}" for p in params) or "-")
         table.add_row(policy["name"], policy["rule"], listed)
     out_console.print(table, markup=False)
 

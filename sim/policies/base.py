@@ -22,10 +22,16 @@ def site_target(site: int) -> int:
 
 @dataclass(frozen=True)
 class Param:
-    """One tunable number of a policy: its default and what it means (shown by `edgefed policies`)."""
+    """One tunable parameter of a policy: its default and what it means (shown by `edgefed policies`).
 
-    default: float
+    A number unless its default is a string (a file path, say): values are converted to the default's kind.
+    """
+
+    default: float | str
     doc: str
+
+    def coerce(self, value: Any) -> float | str:
+        return str(value) if isinstance(self.default, str) else float(value)
 
 
 # `obs` is an Observation (observation.py), or None when uses_observation is False; typed Any because
@@ -44,7 +50,7 @@ class BasePolicy:
     """A policy that declares its parameters once, in `params`; the registry finds it by its `name`.
 
     The first line of a subclass's docstring is its rule (`edgefed policies`). Each declared parameter
-    becomes an instance attribute (a float) of the same name. A subclass without a `name` is a shared
+    becomes an instance attribute (a float, or a str if its default is one) of the same name. A subclass without a `name` is a shared
     base and is not registered.
     """
 
@@ -59,7 +65,7 @@ class BasePolicy:
         if unknown:
             raise TypeError(f"{type(self).__name__} has no parameter {', '.join(unknown)}")
         for key, param in self.params.items():
-            setattr(self, key, float(values.get(key, param.default)))
+            setattr(self, key, param.coerce(values.get(key, param.default)))
 
     @classmethod
     def rule(cls) -> str:

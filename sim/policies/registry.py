@@ -49,7 +49,7 @@ def from_class(cls: type, name: str | None = None) -> Entry:
 
     def factory(params: dict[str, Any], rng: np.random.Generator) -> Policy:
         check_params(name, cls.params, params)
-        return cls(rng, **{k: float(v) for k, v in params.items()})
+        return cls(rng, **{k: cls.params[k].coerce(v) for k, v in params.items()})
 
     return Entry(name, _first_line(cls.__doc__), dict(cls.params), factory)
 

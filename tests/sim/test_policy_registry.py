@@ -15,7 +15,7 @@ from sim.policies import BasePolicy, Param
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILTIN = {"local", "edge", "cloud", "random", "greedy", "greedy-latency", "deadline-energy", "battery-threshold",
-           "lyapunov", "linucb", "oracle"}
+           "lyapunov", "linucb", "oracle", "learned"}
 registry_module = importlib.import_module("sim.policies.registry")  # sim.policies.registry is the function
 
 
@@ -32,7 +32,7 @@ def test_each_policy_has_a_rule_and_declared_params_whose_defaults_build_it(name
     for given in ({}, defaults):
         policy = policies.make_policy(name, given, np.random.default_rng(0))
         assert policy.name == name
-        assert all(getattr(policy, k) == v and isinstance(getattr(policy, k), float) for k, v in defaults.items())
+        assert all(getattr(policy, k) == v and type(getattr(policy, k)) is type(v) for k, v in defaults.items())
 
 
 def test_values_are_converted_to_float():
@@ -144,4 +144,5 @@ def test_edgefed_policies_lists_every_policy_with_its_parameters():
     for entry in policies.describe():
         assert entry["rule"] in shown.stdout
         for p in entry["params"]:
-            assert f"{p['name']} = {p['default']:.4g}: {p['doc']}" in shown.stdout
+            default = p["default"] if isinstance(p["default"], str) else format(p["default"], ".4g")
+            assert f"{p['name']} = {default}: {p['doc']}" in shown.stdout
