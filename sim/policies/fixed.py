@@ -28,7 +28,7 @@ class Edge(Fixed):
     """Fixed target: every request offloaded to the edge server (of the device's own site, or of `site`)."""
 
     name = "edge"
-    params = {"site": Param(-1, "the edge site to offload to, by its index in `sites:`; -1: the device's own")}
+    params = {"site": Param(-1.0, "the edge site to offload to, by its index in `sites:`; -1: the device's own")}
 
     def __init__(self, rng, **values):
         super().__init__(rng, **values)

@@ -129,7 +129,7 @@ def test_the_first_local_step_is_rewarded_by_the_documented_formula():
 def test_every_steps_reward_is_minus_the_cost_of_the_outcomes_its_info_names():
     env = OffloadEnv(small(), lambda_energy=0.5, miss_penalty=5.0)
     _, rewards, infos = episode(env, 4, np.random.default_rng(0))
-    device, deadline = env.world.recorder.device, env.world._deadline
+    device, deadline = env.world.recorder.device, env.world.fleet.deadline_s
     expected = [-sum(lat / deadline[device[r]] + 0.5 * e + (0.0 if met else 5.0)
                      for r, lat, e, met in zip(i["requests"], i["latency_s"], i["energy_j"], i["deadline_met"]))
                 for i in infos]
