@@ -5,9 +5,10 @@ import mmap
 
 import numpy as np
 
-# why a request was not served (column `dropped`); unfinished: its reply was still on the way when the run ended
-SERVED, BATTERY_EMPTY, UNFINISHED = 0, 1, 2
-DROP_REASONS = ("served", "battery-empty", "unfinished")
+# why a request was not served (column `dropped`); unfinished: its reply was still on the way when the run ended;
+# no-coverage: offloaded while its device had no cell in range, or its reply came back after the device left coverage
+SERVED, BATTERY_EMPTY, UNFINISHED, NO_COVERAGE = 0, 1, 2, 3
+DROP_REASONS = ("served", "battery-empty", "unfinished", "no-coverage")
 
 # float32 wherever 7 significant digits are plenty (arrival times need float64): 49 bytes a row. Columns that
 # follow from these (compute_s, propagation_s, bytes_up, hour, deadline_s) are derived after the run (World.table).
@@ -32,14 +33,17 @@ COLUMNS: dict[str, type] = {
     # 1 + the site that forwarded the request to the one that served it (edge-side forwarding); 0: none
     "forwarded_by": np.int16,
 }
+# recorded only when devices move (sim.mobility): the cell a request's device was in when it arrived (-1: none),
+# from which World.table() derives `site`, `cell` and `propagation_s`
+MOBILITY_COLUMNS: dict[str, type] = {"arrival_cell": np.int16}
 # columns whose empty value is not 0
 EMPTY = {"latency_s": np.nan}
 
 
-def _zeros(name: str, size: int) -> np.ndarray:
+def _zeros(name: str, dtype: type, size: int) -> np.ndarray:
     """A zeroed column in its own anonymous mapping: untouched pages cost no resident memory, and the pages of
     rows already streamed out can be handed back (release) while the rows after them stay where they are."""
-    dtype = np.dtype(COLUMNS[name])
+    dtype = np.dtype(dtype)
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
     return np.frombuffer(mmap.mmap(-1, max(1, size * dtype.itemsize), flags=flags), dtype, count=size)
 
@@ -48,10 +52,11 @@ class Recorder:
     """Columns indexed by request row; the arrivals' own columns are written a chunk at a time ahead of
     the clock (reserve), a row counts once its request arrived (size) and is filled in as it completes."""
 
-    def __init__(self, capacity: int = 1 << 14):
+    def __init__(self, capacity: int = 1 << 14, columns: dict[str, type] = COLUMNS):
         self.size = 0
         self.capacity = max(16, capacity)
-        self.columns = {name: _zeros(name, self.capacity) for name in COLUMNS}
+        self._dtypes = columns
+        self.columns = {name: _zeros(name, dtype, self.capacity) for name, dtype in columns.items()}
         self.released = 0  # rows below this were streamed out: their pages are given back, never read again
         self._filled = 0  # rows below this hold their EMPTY value (filled as rows are reserved, not all at once)
         self._bind()
@@ -68,7 +73,7 @@ class Recorder:
                 self.capacity *= 2
             keep = self.released
             for name, column in self.columns.items():
-                grown = _zeros(name, self.capacity)
+                grown = _zeros(name, self._dtypes[name], self.capacity)
                 # every old row not streamed out, not only the `size` counted ones: arrivals ahead of the clock
                 grown[keep: len(column)] = column[keep:]
                 self.columns[name] = grown

@@ -9,10 +9,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from sim import limits, scenario_topology
+from sim import limits, scenario_mobility, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
+from sim.scenario_mobility import MobilityConfig
 from sim.scenario_topology import Forwarding, MetroLink, SiteConfig
 from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
                                 Strict)
@@ -85,6 +86,8 @@ class FleetGroup(Strict):
     # site); omitted from the resolved scenario when unset, so a run without sites reads as it always did
     site: str | None = Field(default=None, exclude_if=lambda v: v is None)
     cell: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    # with `sites:`: the entry's devices move and attach to the nearest cell of their link kind (sim.mobility)
+    mobility: MobilityConfig | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_validator("bandwidth_trace")
     @classmethod
@@ -295,7 +298,7 @@ class Scenario(Strict):
                                   f"unknown profile {shown(group.profile)}; allowed: {', '.join(devices)}")
             if group.link not in links:
                 raise _FieldError(f"fleet[{i}].link", f"unknown link {shown(group.link)}; allowed: {', '.join(links)}")
-        problem = scenario_topology.check(self)
+        problem = scenario_topology.check(self) or scenario_mobility.check(self)
         if problem is not None:
             raise _FieldError(*problem)
         from sim import memory  # (it reads this module's models through clients.spec only)
@@ -469,6 +472,12 @@ def load(path: str | Path) -> Scenario:
             try:
                 group["bandwidth_trace"] = str((path.parent / group["bandwidth_trace"]).resolve())
             except (OSError, ValueError):  # a NUL in the name, a symlink loop: read_trace says it cannot be read
+                pass
+        mobility = group.get("mobility") if isinstance(group, dict) else None
+        if isinstance(mobility, dict) and isinstance(mobility.get("file"), str):
+            try:
+                mobility["file"] = str((path.parent / mobility["file"]).resolve())
+            except (OSError, ValueError):
                 pass
     return parse(data, str(path))
 

@@ -128,6 +128,8 @@ def _check_fleet(scenario: Any, site_names: dict, cell_names: dict) -> tuple[str
                 return f"fleet[{i}].site", f"cell {shown(group.cell)} belongs to site " \
                                            f"{shown(scenario.sites[site].name)}, not {shown(group.site)}"
             continue
+        if group.mobility is not None:  # attaches by its position (sim.scenario_mobility checks the entry)
+            continue
         if group.site is None and len(scenario.sites) > 1:
             return f"fleet[{i}]", f"with several sites, name the entry's `site:` or `cell:`; sites: " \
                                   f"{', '.join(site_names)}"

@@ -66,7 +66,17 @@ class Serving:
 
     def start(self) -> None:
         """Feed the fleet's arrivals to the calendar: each calls arrive(device) at its time."""
-        self.calendar.feed(self._chunks(), self.arrive)
+        self.calendar.feed(self._chunks(), self.arrive if self.world.mobility is None else self._arrive_in_cell)
+
+    def _arrive_in_cell(self, dev: int) -> None:
+        """With mobility: the row keeps the cell its device is in as it arrives (World.table derives from it)."""
+        self.recorder.arrival_cell[self.recorder.size] = self._topology.cell[dev]
+        self.arrive(dev)
+
+    def moved(self, dev: int) -> None:
+        """Device `dev` changed cell (sim.mobility): its observation's fixed fields follow its new site."""
+        if self._observing:
+            self._observations[dev] = self._static_observation(dev)
 
     def _chunks(self) -> Iterator[tuple[list[float], list[int]]]:
         """The arrival chunks; each writes its rows' arrival time and device ahead of the clock (row k is arrival k)."""

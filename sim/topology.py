@@ -25,6 +25,7 @@ from sim.scenario import Scenario
 from sim.servers import FifoServer
 
 CLOUD_SITE = -1  # the `site` of a request served locally or in the cloud
+NO_CELL = -1  # the `cell` of a device out of coverage (sim.mobility)
 
 
 @dataclass
@@ -80,7 +81,8 @@ class Topology:
         self.home_site = [self.cells[c].site for c in self.cell]
         self.up_link = [self.cells[c].up for c in self.cell]
         self.down_link = [self.cells[c].down for c in self.cell]
-        self._routes_of_cell: dict[int, list] = {}
+        self._access_rtt_s = fleet.access_rtt_s
+        self._routes_of_cell: dict[tuple[int, float], list] = {}  # (cell, access RTT): routes, built on a move
         self.routes = [self.routes_from(c, fleet.access_rtt_s[d]) for d, c in enumerate(self.cell)]
         self.wait_seen = [[0.0] * n_sites for _ in fleet.devices]
         self.forwarding = scenario.forwarding.kind
@@ -148,6 +150,8 @@ class Topology:
         entry = scenario.fleet[group]
         if entry.cell is not None:
             return next(c.index for c in self.cells if c.name == entry.cell)
+        if entry.mobility is not None:  # a placeholder: sim.mobility attaches it by its position before the run
+            return next(c.index for c in self.cells if c.link.name == link.name)
         site = next(s.index for s in self.sites if s.name == entry.site) if entry.site else 0
         return next(c.index for c in self.cells if c.site == site and c.link.name == link.name)
 
@@ -181,6 +185,25 @@ class Topology:
         cloud = (self.cloud_server, self.cloud_compute_s, (home_site.wan_up,), (home_site.wan_down,),
                  access_rtt_s + home_site.wan_rtt_s, CLOUD_SITE)
         return [None, site_routes[home], cloud, *site_routes]
+
+    def attach(self, dev: int, cell: int) -> None:
+        """Device `dev` is now in `cell` (mobility): its cell, site, access links and routes, in place.
+
+        Routes are built once per (cell, access RTT) and shared by the devices that move there."""
+        into = self.cells[cell]
+        self.cell[dev], self.home_site[dev] = cell, into.site
+        self.up_link[dev], self.down_link[dev] = into.up, into.down
+        key = (cell, self._access_rtt_s[dev])
+        routes = self._routes_of_cell.get(key)
+        if routes is None:
+            routes = self._routes_of_cell[key] = self.routes_from(cell, key[1])
+        self.routes[dev] = routes
+
+    def detach(self, dev: int, no_link) -> None:
+        """Device `dev` has no cell in range: it sends over `no_link` (sim.mobility.NoCoverage). Its site and
+        routes stay those of its last cell: what a policy deciding for it still believes."""
+        self.cell[dev] = NO_CELL
+        self.up_link[dev] = self.down_link[dev] = no_link
 
     def _site_route(self, home: int, site: int, access_rtt_s: float):
         path = self._paths[home][site]

@@ -12,9 +12,10 @@ from sim import workload
 from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.fleet import Device, Fleet  # noqa: F401  (Device: sim.world.Device, as before)
+from sim.mobility import InterruptibleRadio, Mobility
 from sim.network import SharedLink
 from sim.policies import EDGE, LOCAL, Policy, make_policy
-from sim.recorder import Recorder
+from sim.recorder import COLUMNS, MOBILITY_COLUMNS, Recorder
 from sim.serving import Serving
 from sim.topology import CLOUD_SITE, Topology
 from sim.scenario import Scenario, read_trace
@@ -60,9 +61,13 @@ class World:
 
         self.fleet = fleet = Fleet(scenario, cost.flops_per_inference)
         self.devices = fleet.devices
-        self.energy = FleetEnergy([d.profile for d in self.devices], [d.link for d in self.devices], fleet.battery_j,
-                                  fleet.harvest, fleet.revive_soc, fleet.cpu_scale)
+        mobile = any(group.mobility is not None for group in scenario.fleet)
+        radio = InterruptibleRadio if mobile else FleetEnergy  # handovers delay transfers (sim.mobility)
+        self.energy = radio([d.profile for d in self.devices], [d.link for d in self.devices], fleet.battery_j,
+                            fleet.harvest, fleet.revive_soc, fleet.cpu_scale)
         self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference)
+        # moving devices are placed in their first cell now, before anything reads their routes
+        self.mobility = Mobility(self, stream(seed, "mobility")) if mobile else None
         self.wan_rtt_s = scenario.cloud.wan_rtt
 
         # model versions: the servers hold the newest global model, each device the newest it downloaded
@@ -78,10 +83,12 @@ class World:
         arrivals = workload.arrival_chunks(stream(seed, "workload"), fleet.workload_kind, fleet.request_rate,
                                            self.duration_s, bursty=fleet.bursts)
         expected = int(fleet.request_rate.sum() * self.duration_s * 1.05) + 16
-        self.recorder = Recorder(recorder_capacity or expected)
+        self.recorder = Recorder(recorder_capacity or expected, COLUMNS | MOBILITY_COLUMNS if mobile else COLUMNS)
         self.energy.recorder = self.recorder  # requests' radio joules, tails included, go to their rows
         self.serving = Serving(self, arrivals)
         self.serving.start()
+        if self.mobility is not None:
+            self.mobility.start()
         for g, group in enumerate(scenario.fleet):
             if group.bandwidth_trace is not None:
                 env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))
@@ -107,6 +114,8 @@ class World:
         if self.scenario.output.links or self.scenario.output.battery:
             self._take_sample()
         self.energy.close(self.duration_s)
+        if self.mobility is not None:
+            self.mobility.close(self.duration_s)
         self.recorder.mark_unfinished()
 
     def _follow_trace(self, group: int, rows: list[tuple[float, float, float]]):
@@ -133,6 +142,10 @@ class World:
         device, target, arrival = recorded["device"], recorded["target"], recorded["arrival_s"]
         fleet, topology = self.fleet, self.topology
         home = np.array([topology.cells[c].site for c in topology.cell])  # each device's site (devices stay put)
+        # with mobility each row's own cell (recorded as it arrived) and its site; a row out of coverage has
+        # neither (the -1 entry): no site, no propagation
+        arrival_cell = recorded.get("arrival_cell")
+        cell_site = np.array([cell.site for cell in topology.cells] + [CLOUD_SITE])
         site_compute = np.array([site.compute_s for site in topology.sites])
         # round trip from each device's site to each site: its access link's, plus the metro path's
         metro = np.array([[topology.metro_rtt_s(a, b) for b in range(len(topology.sites))]
@@ -147,23 +160,26 @@ class World:
             dev, tgt, chosen = device[rows], target[rows], recorded["site_choice"][rows]
             forwarder = recorded["forwarded_by"][rows].astype(np.int64) - 1  # -1: not forwarded
             at_edge = tgt == EDGE
-            # an edge request names its site when it was not its device's own: chosen by the policy or forwarded
-            site = np.where(at_edge, np.where(chosen > 0, chosen - 1, home[dev]), CLOUD_SITE)
+            cell = np.asarray(topology.cell)[dev] if arrival_cell is None else arrival_cell[rows]
+            home_of_row = home[dev] if arrival_cell is None else cell_site[cell]
+            # an edge request names its site when it was not its device's own: chosen by the policy or forwarded (1 + site), else its device's own
+            site = np.where(at_edge, np.where(chosen > 0, chosen - 1, home_of_row), CLOUD_SITE)
             served_site = np.maximum(site, 0)
             compute = np.where(tgt == LOCAL, local[dev], np.where(at_edge, site_compute[served_site],
                                                                    topology.cloud_compute_s))
             derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute, 0.0)
             # a forwarded request went to the forwarding site first, then on from there
             via = np.where(forwarder >= 0, forwarder, served_site)
-            metro_s = np.where(forwarder >= 0, metro[home[dev], via] + metro[via, served_site],
-                               metro[home[dev], served_site])
-            propagation = np.where(at_edge, access_rtt[dev] + metro_s, access_rtt[dev] + wan_rtt[home[dev]])
-            derived["propagation_s"][rows] = np.where(tgt > LOCAL, propagation, 0.0)
+            metro_s = np.where(forwarder >= 0, metro[home_of_row, via] + metro[via, served_site],
+                               metro[home_of_row, served_site])
+            propagation = np.where(at_edge, access_rtt[dev] + metro_s, access_rtt[dev] + wan_rtt[home_of_row])
+            offloaded = tgt > LOCAL if arrival_cell is None else (tgt > LOCAL) & (cell >= 0)
+            derived["propagation_s"][rows] = np.where(offloaded, propagation, 0.0)
             derived["bytes_up"][rows] = np.where(tgt > LOCAL, self.up_bytes, 0.0)
             derived["hour"][rows] = arrival[rows] // 3600.0
             derived["deadline_s"][rows] = deadline[dev]
             derived["site"][rows] = site
-            derived["cell"][rows] = np.asarray(topology.cell)[dev]
+            derived["cell"][rows] = cell
             derived["forwarded"][rows] = forwarder
         return {name: derived[name] if name in derived else recorded[name] for name in REQUEST_COLUMNS}
 

@@ -46,6 +46,7 @@ class LinkProfile:
     promotion_w: float
     tail_s: float
     tail_w: float
+    handover_s: float  # a cell change (mobility) interrupts the device's transfers for this long
     source: str
 
 

@@ -70,6 +70,7 @@ class LinkOverride(BaseModel):
     promotion_w: float | None = Field(default=None, ge=0)
     tail_s: float | None = Field(default=None, ge=0)
     tail_w: float | None = Field(default=None, ge=0)
+    handover_s: float | None = Field(default=None, ge=0)
     source: str | None = None
 
     def changes(self) -> dict[str, Any]:
