@@ -198,6 +198,8 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
     excluded = memory.exclusions(scenario) if rounds else []  # only where devices trained
     if excluded:
         summary["fl_excluded"] = {f"{r['profile']} ({r['model']})": r["reason"] for r in excluded}
+    if world.mobility is not None:  # handovers, out-of-coverage seconds, requests lost for it
+        summary["mobility"] = world.mobility.summary()
     if versions:
         summary["global_model_mse_by_version"] = [v["mse"] for v in versions if v["model"] == "edge"]
         summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}
