@@ -20,7 +20,7 @@ lists re-pointed in place (Topology.attach), so a world without mobility runs ex
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +30,7 @@ from sim.recorder import NO_COVERAGE
 from sim.scenario_mobility import read_positions
 from sim.topology import NO_CELL
 
-if TYPE_CHECKING:
-    from sim.world import World
+World = Any  # sim.world.World, which imports this module (no type import back: no import cycle)
 
 ROW = 0  # the row of an in-flight request (sim.serving's request list)
 
