@@ -25,7 +25,6 @@ student: the gradients are identical, and ``distill`` trains on that blended tar
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass

@@ -10,7 +10,7 @@ from plots.groups import ENERGY_LABEL, METRICS, Group, Metric, group_runs, mean_
 from plots.style import figure, policy_colour, policy_marker, save_to
 
 __all__ = ["ENERGY_LABEL", "METRICS", "Group", "Metric", "draw_metric_bars", "draw_pareto", "group_runs", "mean_ci",
-           "render_comparison", "scenario_title", "write_report"]
+           "render_comparison", "render_groups", "scenario_title"]
 
 
 def draw_metric_bars(groups: list[Group], metric: Metric):
