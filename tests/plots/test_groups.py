@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from plots.groups import group_runs, mean_ci
 from plots.style import OKABE_ITO, POLICY_COLOURS, policy_colour, policy_marker

@@ -6,7 +6,7 @@ import pytest
 
 gymnasium = pytest.importorskip("gymnasium")
 
-import sim.envs  # noqa: E402  registers the env
+import sim.envs  # noqa: E402,F401  registers the env
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 from sim import scenario as scenarios  # noqa: E402
 from sim.envs.offload import OffloadEnv  # noqa: E402
