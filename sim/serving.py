@@ -11,16 +11,13 @@ next departure, a server's reply.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from clients.spec import EDGE_MODEL, PERSONAL_MODEL
 from sim.policies import CLOUD, EDGE, FIRST_SITE, LOCAL, Observation
 from sim.recorder import BATTERY_EMPTY
-
-if TYPE_CHECKING:
-    from sim.world import World
 
 # Weight of the newest throughput sample in a device's running estimate.
 THROUGHPUT_EWMA = 0.2
@@ -33,7 +30,10 @@ SERVER, COMPUTE, UP_HOPS, DOWN_HOPS, RTT, SITE = range(6)
 class Serving:
     """Every request of a world from arrival to reply, on the world's calendar."""
 
-    def __init__(self, world: World, arrivals: Iterator[tuple[np.ndarray, np.ndarray]]):
+    # `world` is the sim.world.World being built (typed Any: World builds Serving, and a type import back would
+    # be an import cycle); Serving reads only its public parts: env, calendar, recorder, energy, fleet, topology,
+    # policy, request sizes and the model versions the servers hold
+    def __init__(self, world: Any, arrivals: Iterator[tuple[np.ndarray, np.ndarray]]):
         self.world = world  # for the model versions the servers hold, which federation changes as it goes
         self.env, self.calendar, self.recorder, self.energy = world.env, world.calendar, world.recorder, world.energy
         fleet, topology = world.fleet, world.topology
