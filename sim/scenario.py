@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
-                      field_validator, model_validator)
+                      WithJsonSchema, field_validator, model_validator)
 
 from sim import limits, units
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
@@ -20,7 +20,7 @@ class ScenarioError(Exception):
     """A scenario that cannot be used; str() is one or more lines 'file: field: what is allowed'."""
 
 
-def _unit(parse, suffix: str, *, positive: bool = True, at_most: tuple[float, str] | None = None):
+def _unit(parse, suffix: str, example: str, *, positive: bool = True, at_most: tuple[float, str] | None = None):
     def check(value: Any) -> float:
         number = parse(value)
         if positive and number <= 0:
@@ -30,17 +30,20 @@ def _unit(parse, suffix: str, *, positive: bool = True, at_most: tuple[float, st
         return number
 
     # serialise back to a string that the same parser reads, so a resolved scenario reloads
-    return Annotated[float, BeforeValidator(check), PlainSerializer(lambda v: f"{v!r}{suffix}", return_type=str)]
+    # editors (JSON Schema) see what a file holds: a string with a unit, not the float it becomes
+    schema = WithJsonSchema({"type": "string", "examples": [example], "description": f"with a unit, e.g. {example}"})
+    return Annotated[float, BeforeValidator(check), PlainSerializer(lambda v: f"{v!r}{suffix}", return_type=str),
+                     schema]
 
 
-Duration = _unit(units.duration_s, "s")
-Bitrate = _unit(units.bitrate_bps, "bps")
-EventRate = _unit(units.event_rate_per_s, "/s")
-Energy = _unit(units.energy_j, "J")
-Power = _unit(units.power_w, "W", positive=False)
-Size = _unit(units.size_bytes, "B")
+Duration = _unit(units.duration_s, "s", "250ms")
+Bitrate = _unit(units.bitrate_bps, "bps", "20Mbps")
+EventRate = _unit(units.event_rate_per_s, "/s", "12/min")
+Energy = _unit(units.energy_j, "J", "15Wh")
+Power = _unit(units.power_w, "W", "2W", positive=False)
+Size = _unit(units.size_bytes, "B", "4MB")
 # spans of the data set: np.arange and the device series allocate one entry per hour of them
-DataSpan = _unit(units.duration_s, "s", at_most=(limits.MAX_DATA_SPAN_S, f"{limits.MAX_DATA_SPAN_S / 86400:g}d "
+DataSpan = _unit(units.duration_s, "s", "14d", at_most=(limits.MAX_DATA_SPAN_S, f"{limits.MAX_DATA_SPAN_S / 86400:g}d "
                                                                          "(the data set covers 14 months)"))
 
 
@@ -373,12 +376,18 @@ def _describe(error: dict) -> tuple[str, str]:
         if isinstance(cause, _FieldError):
             return cause.path, str(cause)
         return _field_path(loc), str(cause)
+    if kind in ("model_type", "model_attributes_type"):
+        keys = _allowed_keys((*loc, ""))  # the keys of the model at loc
+        wanted = f"a mapping with keys from: {', '.join(keys)}" if keys else "a mapping"
+        return _field_path(loc), f"must be {wanted}, got {shown(got)}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         wanted = kind.split("_")[0]
-        return _field_path(loc), f"must be of type {wanted}, got {shown(got)}"
+        return _field_path(loc), f"must be {_KINDS.get(wanted, f'of type {wanted}')}, got {shown(got)}"
     return _field_path(loc), error["msg"]
 
 
+_KINDS = {"dict": "a mapping (name: value)", "list": "a list", "int": "an integer", "float": "a number",
+          "bool": "true or false", "string": "a string"}  # what a user writes, not pydantic's type names
 MAX_REPORTED = 20  # problems listed one a line; the rest are counted
 
 
