@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -11,10 +12,16 @@ import numpy as np
 from sim import scenario as scenarios
 from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
 from sim.app.interrupts import stop_ray_on_interrupt
+from sim.app.manifest import manifest
 from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
 from sim.app.summary import device_rows, summarize
+from sim.policies import TARGET_NAMES
+from sim.recorder import DROP_REASONS
 from sim.world import World
+from clients.spec import MODEL_NAMES
 
+# requests.parquet's categorical columns: code -> label
+REQUEST_LABELS = {"target": TARGET_NAMES, "model": MODEL_NAMES, "dropped": DROP_REASONS}
 ROUND_CLIENT_COLUMNS = ["round", "device", "profile", "status", "start_s", "download_end_s", "train_start_s",
                         "train_end_s", "upload_end_s", "deadline_s"]
 ROUND_COLUMNS = ["phase", "round", "start_s", "deadline_s", "selected", "aggregated", "stragglers", "failed",
@@ -32,6 +39,7 @@ class RunResult:
     links: list[dict] = field(default_factory=list)
     battery: list[dict] = field(default_factory=list)
     versions: list[dict] = field(default_factory=list)
+    wall_s: float | None = None  # simulation and scoring, not writing the run directory
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,7 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
     `initial` hands in already pretrained models for runs without
     federation, so a worker that must not start Flower (a Ray task) can run them.
     """
+    started = time.perf_counter()
     source = "<scenario>"
     if not isinstance(scenario, scenarios.Scenario):
         source = str(scenario)
@@ -144,7 +153,9 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         table = world.table()
         score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
               world.weights())
-    return collect(world, rounds, round_clients, versions)
+    result = collect(world, rounds, round_clients, versions)
+    result.wall_s = time.perf_counter() - started
+    return result
 
 
 def collect(world: World, rounds: list[dict], round_clients: list[dict], versions: list[dict]) -> RunResult:
@@ -179,15 +190,18 @@ def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.nda
 
 
 def write_run(result: RunResult, out: str | Path, plots: bool = True) -> Path:
-    """Write scenario.yaml, summary.json, requests.parquet, rounds.csv, devices.csv and plots/ atomically."""
+    """Write scenario.yaml, manifest.json, summary.json, requests.parquet, rounds.csv, devices.csv and plots/
+    atomically."""
     out = Path(out)
     with atomic_directory(out) as staging:
-        (staging / "scenario.yaml").write_text(scenarios.dump(result.scenario))
+        resolved = scenarios.dump(result.scenario)
+        (staging / "scenario.yaml").write_text(resolved)
+        write_json(staging / "manifest.json", manifest(resolved, result.scenario.seed, result.wall_s))
         rows = written_requests(result.scenario, result.requests["device"])
         requests = result.requests if rows is None else {k: v[rows] for k, v in result.requests.items()}
         write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
         if len(requests["device"]) or result.scenario.output.requests != "none":
-            write_parquet(staging / "requests.parquet", requests)
+            write_parquet(staging / "requests.parquet", requests, REQUEST_LABELS)
         write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
         write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
         for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
