@@ -40,6 +40,7 @@ def draw_pareto(groups: list[Group]):
     """Mean energy per request against mean latency, one point per policy configuration, CI whiskers."""
     fig, ax = figure(4.0, 2.8)
     drawn, in_legend = 0, set()
+    at: dict[tuple[str, str], list[str]] = {}  # point (as 3 significant digits) -> the configurations drawn there
     for g in groups:
         (ex, exh), (ly, lyh) = (mean_ci(g.values("energy_per_request_j", 1e3)),
                                 mean_ci(g.values("latency_mean_s", 1e3)))
@@ -53,7 +54,12 @@ def draw_pareto(groups: list[Group]):
         in_legend.add(g.policy)
         if g.variant:
             ax.annotate(g.variant, (ex, ly), xytext=(4, 4), textcoords="offset points", fontsize=6, color=colour)
+        at.setdefault((f"{ex:.3g}", f"{ly:.3g}"), []).append(g.label)
         drawn += 1
+    for (ex, ly), labels in at.items():
+        if len(labels) > 1:  # the last marker hides the others: name them all
+            ax.annotate("same point: " + ", ".join(labels), (float(ex), float(ly)), xytext=(4, -9),
+                        textcoords="offset points", fontsize=6, color="black")
     if not drawn:
         import matplotlib.pyplot as plt
 

@@ -129,6 +129,14 @@ def _phases(rc: dict, i: int) -> list[tuple[str, float, float]]:
     return [(name, a - start, b - start) for name, a, b in out]
 
 
+def _death_s(run_dir: Path) -> dict[int, float]:
+    """Device -> when its battery emptied (devices.csv death_s; devices that never died are left out)."""
+    devices = read_csv(run_dir, "devices.csv", floats=("death_s",))
+    if devices is None or "death_s" not in devices:
+        return {}
+    return {int(d): float(t) for d, t in zip(devices["device"], devices["death_s"]) if np.isfinite(t)}
+
+
 def draw_fl_timeline(run_dir: Path):
     """One row per selected device per deploy round: download, train and upload bars from the round start."""
     times = ("start_s", "download_end_s", "train_start_s", "train_end_s", "upload_end_s", "deadline_s")
@@ -148,13 +156,18 @@ def draw_fl_timeline(run_dir: Path):
     spans: dict[str, list[tuple[float, float]]] = {p: [] for p in PHASE_COLOURS}
     ys: dict[str, list[float]] = {p: [] for p in PHASE_COLOURS}
     marks: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in STATUS_MARKS}
+    died = _death_s(run_dir)
     for i in range(n):
         phases = _phases(rc, i)
+        status = str(rc["status"][i])
+        if status == "dropout":  # the phases are as planned: cut them where the device died, mark it there
+            end = died.get(int(rc["device"][i]), np.nan) - rc["start_s"][i]
+            if np.isfinite(end):
+                phases = [(name, a, min(b, end)) for name, a, b in phases if a < end] or [("download", 0.0, max(end, 0.0))]
         for name, a, b in phases:
             spans[name].append((a, max(b - a, 0.0)))
             ys[name].append(rows[i])
             latest = max(latest, b)
-        status = str(rc["status"][i])
         if status in marks:
             marks[status][0].append(phases[-1][2] if phases else 0.0)
             marks[status][1].append(rows[i])

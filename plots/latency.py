@@ -28,8 +28,8 @@ def draw_latency_cdf(run_dir: Path):
     if req is None or not len(req["target"]):
         return None
     fig, ax = figure()
-    for i, label in enumerate(TARGETS):
-        values = req["latency_s"][req["target"] == i].astype(np.float64) * 1e3
+    for label in TARGETS:
+        values = req["latency_s"][req["target"] == label].astype(np.float64) * 1e3
         values = values[np.isfinite(values) & (values > 0)]
         if len(values):
             x, y = _cdf(values)

@@ -12,6 +12,9 @@ import pyarrow.parquet as pq
 
 Columns = dict[str, np.ndarray]
 TARGETS = ("local", "edge", "cloud")
+# labels of requests.parquet's categorical columns, for run directories written before they were dictionary-encoded
+_LEGACY_LABELS = {"target": TARGETS, "model": ("edge", "cloud", "personal"),
+                  "dropped": ("served", "battery-empty", "unfinished")}
 _NULLS = ["", "nan", "NaN", "None", "null"]
 
 
@@ -58,14 +61,24 @@ def read_csv(run_dir: Path, name: str, floats: tuple[str, ...] = ()) -> Columns 
     return {c: _numpy(table[c]) for c in table.column_names}
 
 
+def _labels(name: str, column: pa.ChunkedArray) -> np.ndarray:
+    """A categorical column as its labels (object array); old files hold the bare codes."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+        return np.asarray(column.to_pylist(), dtype=object)
+    codes = column.to_numpy().astype(np.int64)
+    return np.where(codes >= 0, np.asarray(_LEGACY_LABELS[name], dtype=object)[np.maximum(codes, 0)], None)
+
+
 def read_requests(run_dir: Path, columns: list[str]) -> Columns | None:
-    """The served requests' columns from requests.parquet (None if absent)."""
+    """The served requests' columns from requests.parquet (None if absent); target, model and dropped as labels."""
     path = Path(run_dir) / "requests.parquet"
     if not path.exists():
         return None
     table = pq.read_table(path, columns=sorted(set(columns) | {"dropped"}))
-    served = table["dropped"].to_numpy() == 0
-    return {c: table[c].to_numpy()[served] for c in columns}
+    read = {c: _labels(c, table[c]) if c in _LEGACY_LABELS else table[c].to_numpy() for c in table.column_names}
+    served = read["dropped"] == "served"
+    return {c: read[c][served] for c in columns}
 
 
 def device_profiles(devices: Columns) -> np.ndarray:

@@ -125,13 +125,13 @@ class FlowerFleet:
 
 
 def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float], None] | None = None,
-                    evaluate: Evaluator | None = None) -> ServerApp:
+                    evaluate: Evaluator | None = None, pretrained: tuple | None = None) -> ServerApp:
     """A ServerApp whose main runs the whole scenario; the finished world lands in holder['world']."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        holder.update(run_world(scenario, grid, progress, evaluate))
+        holder.update(run_world(scenario, grid, progress, evaluate, pretrained))
 
     return app
 
@@ -154,7 +154,7 @@ def _untrained_edge(scenario: Scenario) -> list[np.ndarray]:
 
 
 def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] | None = None,
-              evaluate: Evaluator | None = None) -> dict:
+              evaluate: Evaluator | None = None, pretrained: tuple | None = None) -> dict:
     """Build the world, federate it through the Grid, score the forecasts.
 
     Devices score through Flower EVALUATE messages unless the caller (the composition root, which may read
@@ -162,7 +162,7 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     """
     fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario), scenario.flower_supernodes)
     world = World(scenario)
-    coordinator = Coordinator(world, fleet, _untrained_edge(scenario))
+    coordinator = Coordinator(world, fleet, _untrained_edge(scenario), pretrained)
     world.run(progress)
     table = world.table()
     requests = requests_by_device(table, scenario.models.int8_on_device)
@@ -172,4 +172,4 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     versions = score_versions(evaluate, world.n_devices, world.weights(), int(scenario.duration // 3600),
                               world.fleet.personal_version if scenario.federation.personalise else None)
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,
-            "versions": versions, "exchanged": fleet.exchanged}
+            "versions": versions, "exchanged": fleet.exchanged, "pretrained": coordinator.pretrained}

@@ -120,7 +120,9 @@ def _pretrain_compressed(fleet: Fleet, scenario, edge: list[np.ndarray]):
 class Coordinator:
     """Starts rounds on the scenario's schedule and charges their time, energy and bytes in the world."""
 
-    def __init__(self, world: World, fleet: Fleet, initial: list[np.ndarray]):
+    def __init__(self, world: World, fleet: Fleet, initial: list[np.ndarray],
+                 pretrained: tuple[list[np.ndarray], list[np.ndarray] | None, list[dict]] | None = None):
+        """`pretrained` (edge, cloud, round rows) skips pretraining: models a cache kept from the same settings."""
         self.world = world
         self.fleet = fleet
         self.settings = world.scenario.federation
@@ -128,10 +130,16 @@ class Coordinator:
         self.rng = stream(world.scenario.seed, "federation")
         self.version = 0
         self.round_clients: list[dict] = []
-        initial, cloud, self.rounds = pretrain_models(fleet, world.scenario, initial)
-        world.publish(0, initial)
+        if pretrained is None:
+            pretrained = pretrain_models(fleet, world.scenario, initial)
+        initial, cloud, rows = pretrained
+        # what pretraining gave, untouched by the run (a cache stores it)
+        self.pretrained = ([a.copy() for a in initial], None if cloud is None else [a.copy() for a in cloud],
+                           [dict(r) for r in rows])
+        self.rounds = [dict(r) for r in rows]
+        world.publish(0, [a.copy() for a in initial])
         if cloud is not None:
-            world.publish_cloud(cloud)
+            world.publish_cloud([a.copy() for a in cloud])
         world.env.process(self._run())
 
     def _run(self):

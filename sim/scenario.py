@@ -405,12 +405,18 @@ def _describe(error: dict) -> tuple[str, str]:
         if isinstance(cause, _FieldError):
             return cause.path, str(cause)
         return _field_path(loc), str(cause)
+    if kind in ("model_type", "model_attributes_type"):
+        keys = _allowed_keys((*loc, ""))  # the keys of the model at loc
+        wanted = f"a mapping with keys from: {', '.join(keys)}" if keys else "a mapping"
+        return _field_path(loc), f"must be {wanted}, got {shown(got)}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         wanted = kind.split("_")[0]
-        return _field_path(loc), f"must be of type {wanted}, got {shown(got)}"
+        return _field_path(loc), f"must be {_KINDS.get(wanted, f'of type {wanted}')}, got {shown(got)}"
     return _field_path(loc), error["msg"]
 
 
+_KINDS = {"dict": "a mapping (name: value)", "list": "a list", "int": "an integer", "float": "a number",
+          "bool": "true or false", "string": "a string"}  # what a user writes, not pydantic's type names
 MAX_REPORTED = 20  # problems listed one a line; the rest are counted
 
 

@@ -19,7 +19,7 @@ MAX_SPEED_M_PER_S = 1000.0  # faster than an airliner is a typo
 MIN_UPDATE_S = 0.01
 MAX_STEPS = 10_000_000  # duration / update: each step is a few numpy operations over the moving devices
 POSITION_COLUMNS = ("time_s", "device", "x", "y")
-Pause = _unit(units.duration_s, "s", positive=False)  # 0s: move on at once
+Pause = _unit(units.duration_s, "s", "1min", positive=False)  # 0s: move on at once
 
 
 class MobilityConfig(Strict):

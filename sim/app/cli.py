@@ -1,4 +1,4 @@
-"""The `edgefed` command line: run, validate, compare, plot, sweep, profiles, calibrate."""
+"""The `edgefed` command line: run, validate, compare, plot, sweep, profiles, policies, schema, calibrate."""
 from __future__ import annotations
 
 import functools
@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim import scenario as scenarios
+from sim.app.logs import framework_logs
 from sim.app.output import RunDirError, prepare_run_directory, run_dir_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -80,39 +82,54 @@ def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) ->
                       f"{loaded.duration:g} s, policy {loaded.policy.name}", markup=False)
 
 
+def _numbers_table(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    """Numbers only, no vertical rules: a catalogue table fits 80 columns (its sources follow it as text)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, no_wrap=True, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _print_sources(entries: list[tuple[str, str]]) -> None:
+    out_console.print("sources:", markup=False)
+    for name, source in entries:
+        out_console.print(f"  {name}: {source}", markup=False, highlight=False)
+    out_console.print()
+
+
 @app.command()
 @_one_line_errors
 def profiles() -> None:
     """List the device, link and server catalogue (sim/catalogue/*.yaml) with the source of every number."""
     from sim.catalogue import DEVICES, LINKS, SERVERS, WAN
 
-    devices = Table(title="device profiles", show_lines=True)
-    for column in ("name", "LSTM FLOP/s", "cores", "idle W", "active W", "RAM", "battery", "source"):
-        devices.add_column(column, overflow="fold")
-    for p in DEVICES.values():
-        devices.add_row(p.name, f"{p.lstm_flops_per_s:.3g}", str(p.cores), f"{p.idle_w:g}", f"{p.active_w:g}",
-                        (f"{p.ram_bytes / 2**20:.0f} MiB" if p.ram_bytes >= 2**20 else f"{p.ram_bytes / 2**10:.0f} KiB"), "mains" if p.battery_j is None else f"{p.battery_j / 3600:g} Wh",
-                        p.source)
-    links = Table(title="links (radio power P = a_up*up + a_down*down + base)", show_lines=True)
-    for column in ("name", "up", "down", "RTT", "a_up W/Mbps", "a_down W/Mbps", "base W", "promotion",
-                   "tail", "source"):
-        links.add_column(column, overflow="fold")
-    for l in LINKS.values():
-        links.add_row(l.name, f"{l.up_bps / 1e6:g} Mbps", f"{l.down_bps / 1e6:g} Mbps", f"{l.rtt_s * 1e3:g} ms",
-                      f"{l.a_up_w_per_mbps:g}", f"{l.a_down_w_per_mbps:g}", f"{l.base_w:g}",
-                      f"{l.promotion_s:g} s @ {l.promotion_w:g} W", f"{l.tail_s:g} s @ {l.tail_w:g} W", l.source)
-    servers = Table(title="servers (power = idle + (max - idle) x utilisation)", show_lines=True)
-    for column in ("name", "cores", "FLOP/s per core", "idle W", "max W", "source"):
-        servers.add_column(column, overflow="fold")
-    for s in SERVERS.values():
-        servers.add_row(s.name, str(s.cores), f"{s.core_flops_per_s:.3g}", f"{s.idle_w:g}", f"{s.max_w:g}", s.source)
-    wan = Table(title="WAN (edge site <-> cloud)", show_lines=True)
-    for column in ("name", "up", "down", "RTT", "source"):
-        wan.add_column(column, overflow="fold")
-    wan.add_row(WAN.name, f"{WAN.up_bps / 1e6:g} Mbps", f"{WAN.down_bps / 1e6:g} Mbps", f"{WAN.rtt_s * 1e3:g} ms",
-                WAN.source)
-    for table in (devices, links, servers, wan):
-        out_console.print(table)
+    def ram(size: float) -> str:
+        return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+
+    out_console.print(_numbers_table(
+        "device profiles", ("name", "LSTM\nFLOP/s", "cores", "idle\nW", "active\nW", "RAM", "battery"),
+        [(p.name, f"{p.lstm_flops_per_s:.3g}", str(p.cores), f"{p.idle_w:g}", f"{p.active_w:g}", ram(p.ram_bytes),
+          "mains" if p.battery_j is None else f"{p.battery_j / 3600:g} Wh") for p in DEVICES.values()]))
+    _print_sources([(p.name, p.source) for p in DEVICES.values()])
+    out_console.print(_numbers_table("links", ("name", "up\nMbps", "down\nMbps", "RTT\nms"),
+                                     [(l.name, f"{l.up_bps / 1e6:g}", f"{l.down_bps / 1e6:g}", f"{l.rtt_s * 1e3:g}")
+                                      for l in LINKS.values()]))
+    out_console.print(_numbers_table(
+        "link radio power: P = a_up x up + a_down x down + base (up, down in Mbps)",
+        ("name", "a_up\nW/Mbps", "a_down\nW/Mbps", "base\nW", "promotion\ns", "promotion\nW", "tail\ns", "tail\nW"),
+        [(l.name, f"{l.a_up_w_per_mbps:.3g}", f"{l.a_down_w_per_mbps:.3g}", f"{l.base_w:.3g}", f"{l.promotion_s:.3g}",
+          f"{l.promotion_w:.3g}", f"{l.tail_s:.3g}", f"{l.tail_w:.3g}") for l in LINKS.values()]))
+    _print_sources([(l.name, l.source) for l in LINKS.values()])
+    out_console.print(_numbers_table(
+        "servers: power = idle + (max - idle) x utilisation", ("name", "cores", "FLOP/s\nper core", "idle\nW", "max\nW"),
+        [(v.name, str(v.cores), f"{v.core_flops_per_s:.3g}", f"{v.idle_w:g}", f"{v.max_w:g}") for v in SERVERS.values()]))
+    _print_sources([(v.name, v.source) for v in SERVERS.values()])
+    out_console.print(_numbers_table("WAN (edge site <-> cloud)", ("name", "up\nMbps", "down\nMbps", "RTT\nms"),
+                                     [(WAN.name, f"{WAN.up_bps / 1e6:g}", f"{WAN.down_bps / 1e6:g}",
+                                       f"{WAN.rtt_s * 1e3:g}")]))
+    _print_sources([(WAN.name, WAN.source)])
 
 
 def _shown_default(default: float | str) -> str:
@@ -133,6 +150,15 @@ def policies() -> None:
                   "\n".join(f"{p['name']} = {_shown_default(p['default'])}: {p['doc']}" for p in params) or "-")
         table.add_row(policy["name"], policy["rule"], listed)
     out_console.print(table, markup=False)
+
+
+@app.command()
+def schema(markdown: bool = typer.Option(False, "--markdown", help="the scenario reference page instead "
+                                                                 "(docs/scenario-reference.md)")) -> None:
+    """Print the scenario file's JSON Schema (for editors' YAML language servers), or its reference page."""
+    from sim.app.schema import reference_markdown, schema_json
+
+    typer.echo(reference_markdown() if markdown else schema_json(), nl=False)
 
 
 def _headline(summary: dict) -> Table:
@@ -170,6 +196,7 @@ def run(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="draw the run's figures"),
     federation: Optional[bool] = typer.Option(None, "--federation/--no-federation",
                                               help="override federation.enabled"),
+    verbose: bool = typer.Option(False, "--verbose", help="show Flower's and Ray's log lines"),
 ) -> None:
     """Simulate SCENARIO and write its run directory."""
     from sim.app.runner import run_scenario, write_run
@@ -187,14 +214,45 @@ def run(
     columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[sim]}"), TimeElapsedColumn())
     with _progress(columns) as progress:
         task = progress.add_task("run", total=loaded.duration, sim="")
-        result = run_scenario(loaded, progress=lambda now: progress.update(
-            task, completed=now, sim=f"{now / 3600:.2f} h of {loaded.duration / 3600:.2f} h"))
+        with framework_logs(verbose):
+            result = run_scenario(loaded, progress=lambda now: progress.update(
+                task, completed=now, sim=f"{now / 3600:.2f} h of {loaded.duration / 3600:.2f} h"))
     try:
         write_run(result, target, plots=plots)
     except OSError as exc:
         _fail(f"{target}: cannot write the run directory: {exc.strerror or exc}")
     out_console.print(_headline(result.summary))
+    out_console.print(f"pretrained model: {result.pretrained_note}", markup=False)
     out_console.print(f"wrote {target}/ in {time.perf_counter() - started:.1f} s wall time", markup=False)
+
+
+# the comparison's columns in a terminal (every metric is in comparison.csv): header lines, metric
+SHOWN_METRICS = (("latency\nmean ms", "latency_mean_ms"), ("latency\np95 ms", "latency_p95_ms"),
+                 ("miss\n%", "deadline_miss_pct"), ("energy\nmJ/req", "energy_per_request_mj"),
+                 ("forecast\nMSE", "forecast_mse"), ("dropped", "dropped"))
+
+
+def comparison_table(title: str, rows: list[dict]) -> Table:
+    """One row per policy, the mean over seeds above its 95% CI: six metrics fit 80 columns."""
+    table = Table(title=title, caption="miss: deadline misses; energy per served request; forecast MSE in z units; all metrics: "
+                          "comparison.csv", box=box.SIMPLE_HEAD, pad_edge=False,
+                  title_justify="left", caption_justify="left")
+    table.add_column("policy", no_wrap=True)
+    for header, _ in SHOWN_METRICS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(row["policy"], *(f"{_compact(row[m], 4)}\n± {_compact(row[m + '_ci95'], 2)}"
+                                       for _, m in SHOWN_METRICS))
+    return table
+
+
+def _compact(value: float, digits: int) -> str:
+    """At most `digits` significant digits and 8 characters: 123456.7 -> '1.23e5', not '1.235e+05'."""
+    text = f"{value:.{digits}g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = f"{value:.{min(digits, 3) - 1}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 @app.command()
@@ -204,9 +262,10 @@ def compare(
     policies: str = typer.Option(..., "--policies", help="comma-separated policy names"),
     seeds: int = typer.Option(5, "--seeds", min=1, help="seeds: the scenario's seed and the next ones"),
     out: Optional[Path] = typer.Option(None, "--out", help="output directory [default: runs/<name>-compare]"),
+    verbose: bool = typer.Option(False, "--verbose", help="show Flower's and Ray's log lines"),
 ) -> None:
     """Run each policy on the same scenario and seeds; write comparison.csv and print it with 95% CIs."""
-    from sim.app.compare import METRICS, compare as run_comparison
+    from sim.app.compare import compare as run_comparison
     from sim.policies import registry
 
     loaded = _load(scenario)
@@ -223,15 +282,10 @@ def compare(
     columns = (TextColumn("[bold]comparing"), BarColumn(), TextColumn("{task.fields[last]}"), TimeElapsedColumn())
     with _progress(columns) as progress:
         task = progress.add_task("compare", total=len(names) * len(seed_list), last="")
-        rows = run_comparison(loaded, names, seed_list, target,
-                              progress=lambda done: progress.update(task, advance=1, last=done))
-    table = Table(title=f"{loaded.name}: {len(seed_list)} seeds, mean ± 95% CI")
-    table.add_column("policy")
-    for name in METRICS:
-        table.add_column(name.replace("_", " "), justify="right")
-    for row in rows:
-        table.add_row(row["policy"], *(f"{row[m]:.4g} ± {row[m + '_ci95']:.2g}" for m in METRICS))
-    out_console.print(table)
+        with framework_logs(verbose):
+            rows = run_comparison(loaded, names, seed_list, target,
+                                  progress=lambda done: progress.update(task, advance=1, last=done))
+    out_console.print(comparison_table(f"{loaded.name}: {len(seed_list)} seeds, mean ± 95% CI", rows))
     from plots.report import write_report
 
     write_report(sorted(d for d in (target / "runs").iterdir() if not d.name.startswith(".")), target)
@@ -256,11 +310,13 @@ def sweep(
     sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to attach to [default: RAY_ADDRESS, "
                                                                   "else a local Ray]"),
+    verbose: bool = typer.Option(False, "--verbose", help="show Flower's and Ray's log lines"),
 ) -> None:
     """Run a grid of scenario x policy x parameters x seeds on Ray; finished runs are skipped; writes sweep.csv."""
     from sim.app.sweep import sweep_command
 
-    sweep_command(sweep_file=sweep_file, address=address)
+    with framework_logs(verbose):
+        sweep_command(sweep_file=sweep_file, address=address)
 
 
 @app.command()

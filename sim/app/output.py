@@ -203,8 +203,20 @@ def write_csv(path: Path, rows: list[dict], header: list[str]) -> None:
         writer.writerows(rows)
 
 
-def write_parquet(path: Path, columns: dict[str, np.ndarray]) -> None:
+def write_parquet(path: Path, columns: dict[str, np.ndarray], labels: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Columns named in `labels` hold codes 0..k-1 and are written as dictionary (categorical) columns with those
+    labels, so pyarrow and pandas readers see 'edge', not 1."""
     import pyarrow as pa  # here, not at import: the CLI imports this module for every command
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table(columns), path, compression="zstd")
+    labels = labels or {}
+    arrays = {name: _categorical(values, labels[name]) if name in labels else values
+              for name, values in columns.items()}
+    pq.write_table(pa.table(arrays), path, compression="zstd")
+
+
+def _categorical(codes: np.ndarray, labels: tuple[str, ...]):
+    """A dictionary column; a negative code (a dropped request has no target) is a missing value."""
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(labels, pa.string()))

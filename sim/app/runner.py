@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -10,12 +11,19 @@ import numpy as np
 
 from sim import memory, scenario as scenarios
 from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
+from sim.app import pretrain_cache
 from sim.app.interrupts import stop_ray_on_interrupt
+from sim.app.logs import quiet_imported_frameworks, ray_logging_level
+from sim.app.manifest import manifest
 from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
 from sim.app.summary import device_rows, kwh_errors, local_inference, summarize
-from sim.recorder import SERVED
+from sim.policies import TARGET_NAMES
+from sim.recorder import DROP_REASONS, SERVED
 from sim.world import World
+from clients.spec import MODEL_NAMES
 
+# requests.parquet's categorical columns: code -> label
+REQUEST_LABELS = {"target": TARGET_NAMES, "model": MODEL_NAMES, "dropped": DROP_REASONS}
 ROUND_CLIENT_COLUMNS = ["round", "device", "profile", "status", "start_s", "download_end_s", "train_start_s",
                         "train_end_s", "upload_end_s", "deadline_s"]
 ROUND_COLUMNS = ["phase", "round", "start_s", "deadline_s", "selected", "aggregated", "stragglers", "failed",
@@ -34,6 +42,8 @@ class RunResult:
     battery: list[dict] = field(default_factory=list)
     versions: list[dict] = field(default_factory=list)
     exclusions: list[dict] = field(default_factory=list)  # fleet groups left out of training (sim.memory)
+    wall_s: float | None = None  # simulation and scoring, not writing the run directory
+    pretrained_note: str = ""  # where the starting models came from (never in summary.json: a hit equals a miss)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Pretrained:
     edge: tuple[np.ndarray, ...]
     cloud: tuple[np.ndarray, ...] | None
     rounds: tuple[dict, ...]
+    note: str = ""  # where they came from, for the user: "cached (key ...)", "trained, now cached (key ...)"
 
 
 def _score_on_devices(scenario: scenarios.Scenario) -> Evaluator:
@@ -73,15 +84,17 @@ def _simulate_flower(server_app, holder: dict, supernodes: int, wanted: str) -> 
     from clients.app import make_client_app
 
     with stop_ray_on_interrupt():  # Ctrl-C: Ray ends in seconds, Flower's stuck threads are not waited for
+        quiet_imported_frameworks()  # flwr and ray are imported now: their imports reset their loggers
         run_simulation(
             server_app=server_app,
             client_app=make_client_app(),
             num_supernodes=supernodes,
-            # address "local": a Ray of its own even when `ray start` left a cluster on this machine, which
-            # ray.init would otherwise join (and then refuse num_cpus)
+            # address "local": without it ray.init joins any Ray instance running on the machine (another
+            # user's run, `ray start`), where num_cpus is refused and the run fails
             backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                            "init_args": {"address": "local", "num_cpus": os.cpu_count() or 1,
-                                          "include_dashboard": False, "log_to_driver": False}},
+                            "init_args": {"address": os.environ.get("RAY_ADDRESS") or "local",
+                                          "num_cpus": os.cpu_count() or 1, "include_dashboard": False,
+                                          "log_to_driver": False, "logging_level": ray_logging_level()}},
         )
     if wanted not in holder:
         raise RuntimeError("the Flower run did not finish (see Flower's log above)")
@@ -89,35 +102,57 @@ def _simulate_flower(server_app, holder: dict, supernodes: int, wanted: str) -> 
 
 
 def run_federated(scenario: scenarios.Scenario, progress: Callable[[float], None] | None = None) -> dict:
-    """The whole scenario inside a Flower ServerApp: pretraining, rounds in simulated time, scoring."""
+    """The whole scenario inside a Flower ServerApp: pretraining (or its cached models), rounds in simulated
+    time, scoring. out["pretrained_note"] says where the starting models came from."""
     from server.app import make_server_app
 
+    key = pretrain_cache.pretrain_key(scenario) if scenario.federation.pretrain.rounds else None
+    cached = pretrain_cache.load(key) if key else None
     holder: dict = {}
-    app = make_server_app(scenario, holder, progress, _score_on_devices(scenario))
-    return _simulate_flower(app, holder, scenario.flower_supernodes, "world")
+    app = make_server_app(scenario, holder, progress, _score_on_devices(scenario), cached)
+    out = _simulate_flower(app, holder, scenario.flower_supernodes, "world")
+    if key and cached is None:
+        out["pretrained_note"] = _stored(key, *out["pretrained"])
+    elif key:
+        out["pretrained_note"] = f"cached (key {key[:12]})"
+    return out
+
+
+def _stored(key: str, edge, cloud, rounds) -> str:
+    where = pretrain_cache.store(key, list(edge), None if cloud is None else list(cloud), [dict(r) for r in rounds])
+    return f"trained, now cached (key {key[:12]})" if where else f"trained (key {key[:12]}; cache not writable)"
 
 
 @functools.lru_cache(maxsize=8)
-def _pretrained(key: str) -> Pretrained:
+def _train(scenario_json: str) -> tuple:
+    """Pretraining through Flower (Ray); remembered per process too, for a cache that cannot be written."""
     from server.app import make_pretrain_app
 
-    scenario = scenarios.Scenario.model_validate_json(key)
+    scenario = scenarios.Scenario.model_validate_json(scenario_json)
     holder: dict = {}
     _simulate_flower(make_pretrain_app(scenario, holder), holder, scenario.flower_supernodes, "pretrained")
-    edge, cloud, rounds = holder["pretrained"]
-    return Pretrained(tuple(edge), tuple(cloud) if cloud is not None else None, tuple(rounds))
+    return holder["pretrained"]
 
 
 def pretrained(scenario: scenarios.Scenario) -> Pretrained:
-    """The models devices and servers start with, trained federatedly on the devices' history (cached per
-    process: runs that differ only in policy, duration or workload share them)."""
+    """The models devices and servers start with, trained federatedly on the devices' history; kept on disk
+    (sim.app.pretrain_cache) so that runs with the same model, data, seed and pretraining settings share them."""
     from clients.model import ModelSpec, build_model, get_arrays
 
     if scenario.federation.pretrain.rounds == 0:  # (a cloud model requires pretraining)
         return Pretrained(tuple(get_arrays(build_model(ModelSpec(**scenario.models.edge.model_dump()),
-                                                       scenario.seed))), None, ())
-    relevant = scenario.model_copy(update={"policy": scenarios.PolicyConfig(name="local"), "duration": 3600.0})
-    return _pretrained(relevant.model_dump_json())
+                                                       scenario.seed))), None, (), "untrained (pretrain.rounds: 0)")
+    # pretrained as a one-hour run: the same models for every duration and policy
+    as_trained = scenario.model_copy(update={"policy": scenarios.PolicyConfig(name="local"), "duration": 3600.0})
+    key = pretrain_cache.pretrain_key(as_trained)
+    found = pretrain_cache.load(key)
+    if found is not None:
+        note = f"cached (key {key[:12]})"
+    else:
+        found = _train(as_trained.model_dump_json())
+        note = _stored(key, *found)
+    edge, cloud, rounds = found
+    return Pretrained(tuple(edge), tuple(cloud) if cloud is not None else None, tuple(rounds), note)
 
 
 def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None = None, policy: str | None = None,
@@ -127,6 +162,7 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
     `initial` hands in already pretrained models for runs without
     federation, so a worker that must not start Flower (a Ray task) can run them.
     """
+    started = time.perf_counter()
     source = "<scenario>"
     if not isinstance(scenario, scenarios.Scenario):
         source = str(scenario)
@@ -137,9 +173,11 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
     if fed.enabled and fed.rounds > 0:
         out = run_federated(scenario, progress)
         world, rounds, round_clients, versions = out["world"], out["rounds"], out["round_clients"], out["versions"]
+        note = out.get("pretrained_note", "untrained (pretrain.rounds: 0)")
     else:
         world, round_clients, versions = World(scenario), [], []
         start = initial if initial is not None else pretrained(scenario)
+        note = start.note
         world.publish(0, [a.copy() for a in start.edge])
         if start.cloud is not None:
             world.publish_cloud([a.copy() for a in start.cloud])
@@ -151,6 +189,7 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
     result = collect(world, rounds, round_clients, versions)
     if scenario.output.forecast_kwh:
         result.summary["forecast_kwh"] = forecast_kwh(scenario, world)
+    result.wall_s, result.pretrained_note = time.perf_counter() - started, note
     return result
 
 
@@ -224,18 +263,21 @@ def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.nda
 
 
 def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance: dict | None = None) -> Path:
-    """Write scenario.yaml, summary.json, requests.parquet, rounds.csv, devices.csv and plots/ atomically
-    (and provenance.json: where the run executed, when the caller says)."""
+    """Write scenario.yaml, manifest.json, summary.json, requests.parquet, rounds.csv, devices.csv and plots/
+    atomically (and provenance.json: where the run executed, when the caller says)."""
     out = Path(out)
     with atomic_directory(out) as staging:
-        (staging / "scenario.yaml").write_text(scenarios.dump(result.scenario))
+        resolved = scenarios.dump(result.scenario)
+        (staging / "scenario.yaml").write_text(resolved)
+        write_json(staging / "manifest.json", {**manifest(resolved, result.scenario.seed, result.wall_s),
+                                               "pretrained": result.pretrained_note})
         if provenance is not None:
             write_json(staging / "provenance.json", provenance)
         rows = written_requests(result.scenario, result.requests["device"])
         requests = result.requests if rows is None else {k: v[rows] for k, v in result.requests.items()}
         write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
         if len(requests["device"]) or result.scenario.output.requests != "none":
-            write_parquet(staging / "requests.parquet", requests)
+            write_parquet(staging / "requests.parquet", requests, REQUEST_LABELS)
         write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
         write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
         for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),

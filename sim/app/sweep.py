@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim import scenario as scenarios
+from sim.app.logs import quiet_imported_frameworks, ray_logging_level
 from plots.groups import mean_ci
 
 if TYPE_CHECKING:
@@ -458,15 +459,16 @@ def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
     for run in runs:
         if run.scenario.federation.pretrain.rounds > 0:
             initial[run.path] = runner.pretrained(run.scenario)
+    quiet_imported_frameworks()
     started_here = not ray.is_initialized()
     if started_here:
         address = address or os.environ.get("RAY_ADDRESS")
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=ray_logging_level())
         else:
-            # "local": never join a cluster that `ray start` left on this machine without being asked to
+            # "local": a Ray of our own, never another process's instance that ray.init would find and join
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                     log_to_driver=False)
+                     log_to_driver=False, logging_level=ray_logging_level())
     remote = _remote_execute()
     refs = {remote.remote(run, initial.get(run.path)): run for run in runs}
     try:

@@ -106,6 +106,31 @@ def test_fl_timeline_bars_per_phase_and_outcomes(run_dir, close_figures):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["round 1", "round 2"]
 
 
+def test_fl_timeline_marks_a_dropout_when_the_device_died(run_dir, close_figures):
+    import csv
+
+    def rewrite(name, change):
+        with (run_dir / name).open() as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            change(row)
+        with (run_dir / name).open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    # device 3 was to train in round 2 (start 4200 s) until 4330 s but its battery emptied at 4260 s
+    rewrite("devices.csv", lambda r: r.update(death_s="4260") if r["device"] == "3" else None)
+    rewrite("round_clients.csv", lambda r: r.update(train_end_s="4330") if r["status"] == "dropout" else None)
+    ax = draw_fl_timeline(run_dir).axes[0]
+    dropout = next(line for line in ax.lines if line.get_label() == "dropout (device died)")
+    assert list(dropout.get_xdata()) == [60.0]
+    train = next(b for b in _bars(ax) if b.get_label() == "train")
+    row = dropout.get_ydata()[0]
+    ends = [p.get_x() + p.get_width() for p in train.patches if abs(p.get_y() + p.get_height() / 2 - row) < 1e-9]
+    assert ends == [60.0]  # its training bar stops there too
+
+
 def test_figures_skip_runs_without_their_files(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"scenario": "empty"}))
     assert render_run(tmp_path) == []
@@ -139,7 +164,18 @@ def test_pareto_point_per_policy_and_lyapunov_per_v(tmp_path, comparison_dirs, m
     assert [g.label for g in groups] == ["edge", "local", "lyapunov V=1", "lyapunov V=10"]
     ax = draw_pareto(groups).axes[0]
     assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 4
-    assert sorted(t.get_text() for t in ax.texts) == ["V=1", "V=10"]
+    # the fixture's local and lyapunov runs share their numbers: the plot says so instead of hiding two of them
+    assert sorted(t.get_text() for t in ax.texts) == ["V=1", "V=10", "same point: local, lyapunov V=1, lyapunov V=10"]
+
+
+def test_pareto_names_policies_whose_points_coincide(close_figures):
+    from plots.groups import Group
+
+    same = {"energy_per_request_j": 0.002, "latency_mean_s": 0.004}
+    groups = [Group("greedy", "greedy", "", [same, same]), Group("local", "local", "", [same]),
+              Group("cloud", "cloud", "", [{"energy_per_request_j": 0.02, "latency_mean_s": 0.05}])]
+    ax = draw_pareto(groups).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["same point: greedy, local"]
 
 
 def test_report_has_table_and_embedded_figures(comparison_dirs, tmp_path):

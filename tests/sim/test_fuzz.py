@@ -102,9 +102,7 @@ def _check_error(exc: scenarios.ScenarioError, source: str) -> None:
         assert line.startswith(f"{source}: "), line
 
 
-@settings(max_examples=900, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
-def test_parse_rejects_bad_scenarios_with_one_line_errors(data):
+def _rejects_with_one_line_errors_or_reloads(data):
     try:
         loaded = scenarios.parse(data, "fuzz.yaml")
     except scenarios.ScenarioError as exc:
@@ -114,6 +112,15 @@ def test_parse_rejects_bad_scenarios_with_one_line_errors(data):
     event("accepted")
     # accepted: the resolved scenario must reload to the same scenario
     assert scenarios.parse(yaml.safe_load(scenarios.dump(loaded)), "fuzz.yaml") == loaded
+
+
+# the quick subset tries 150 mutations (about 8 s); the full suite 900
+test_parse_rejects_bad_scenarios_with_one_line_errors = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])(
+    given(mutated())(_rejects_with_one_line_errors_or_reloads))
+test_parse_rejects_bad_scenarios_thoroughly = pytest.mark.slow(settings(
+    max_examples=900, deadline=None, suppress_health_check=[HealthCheck.too_slow])(
+    given(mutated())(_rejects_with_one_line_errors_or_reloads)))
 
 
 @pytest.mark.parametrize("key", ["\r", "a\nb", "\u2028"])
@@ -206,10 +213,7 @@ def run_root(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz-runs")
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(extreme())
-def test_extreme_short_runs_write_complete_run_directories(run_root, data):
+def _extreme_run_writes_a_complete_run_directory(run_root, data):
     import torch
 
     from sim.app.runner import run_scenario, write_run
@@ -231,6 +235,14 @@ def test_extreme_short_runs_write_complete_run_directories(run_root, data):
     if out.exists():
         assert RUN_FILES <= {p.name for p in out.iterdir()}
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "staging directory left behind"
+
+
+_EXTREME = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+# 8 simulated runs in the quick subset, 30 in the full suite
+test_extreme_short_runs_write_complete_run_directories = settings(max_examples=8, **_EXTREME)(
+    given(data=extreme())(_extreme_run_writes_a_complete_run_directory))
+test_extreme_short_runs_thoroughly = pytest.mark.slow(settings(max_examples=30, **_EXTREME)(
+    given(data=extreme())(_extreme_run_writes_a_complete_run_directory)))
 
 
 def test_cli_run_of_bad_file_exits_2_without_traceback(tmp_path):

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,6 +240,7 @@ def _problem(case: dict, result: dict) -> str | None:
     return None
 
 
+@pytest.mark.slow  # 1000+ inputs in one worker; test_fuzz.py's quick tests cover the same errors in-process
 def test_every_generated_bad_input_exits_2_with_one_line_errors_in_bounded_time_and_memory(tmp_path):
     cases = _cases(tmp_path)
     assert len(cases) >= 1000
