@@ -90,33 +90,30 @@ class Serving:
             yield times.tolist(), devs.tolist()
 
     # --- one request ------------------------------------------------------------------------------
-    def arrive(self, dev: int) -> None:
-        """A request arrives at device `dev` now: drop it, compute it locally, or start offloading it."""
-        now = self.env._now
-        rec = self.recorder
-        row = rec.size  # its arrival time and device are written already (_chunks)
-        rec.size = row + 1
-        energy = self.energy
-        if self._battery[dev] is not None and not energy.alive(dev, now):
-            rec.dropped[row] = BATTERY_EMPTY
-            rec.target[row] = -1
-            return
-        if self._observing:
-            obs = self._fill_observation(dev, now)
-            obs.request = row
-            target = self._decide(obs)
-        else:
-            target = self._decide(None)
-        self.dispatch(row, dev, target, now)
+    def arrive(self, dev: int, decided: tuple[int, int, float] | None = None) -> None:
+        """A request arrives at device `dev` now: drop it, compute it locally, or start offloading it.
 
-    def dispatch(self, row: int, dev: int, target: int, now: float) -> None:
-        """Serve request `row` of device `dev` on the decided target: compute it locally or start offloading it.
-
-        A seam for sim.envs: an agent's decide() raises out of arrive(), and the env calls this with its action.
+        `decided` (row, target, now) is sim.envs's re-entry (see dispatch): the policy's decision is given and the
+        request already counted. One function for both, so the request path pays no extra call.
         """
         rec, energy = self.recorder, self.energy
-        if target == LOCAL:
-            rec.target[row] = LOCAL
+        if decided is None:
+            now = self.env._now
+            row = rec.size  # its arrival time and device are written already (_chunks)
+            rec.size = row + 1
+            if self._battery[dev] is not None and not energy.alive(dev, now):
+                rec.dropped[row] = BATTERY_EMPTY
+                rec.target[row] = -1
+                return
+            if self._observing:
+                obs = self._fill_observation(dev, now)
+                obs.request = row
+                target = self._decide(obs)
+            else:
+                target = self._decide(None)
+        else:
+            row, target, now = decided
+        if target == LOCAL:  # the target column starts at LOCAL (0): nothing to write
             compute = self._local_compute[dev]
             start = self._cpu[dev].admit(now, compute)
             joules = energy.compute(dev, compute, now)
@@ -148,6 +145,13 @@ class Serving:
             self.calendar.at(now + delay, self._start_upload, request)
         else:
             self._up_link[dev].send(self._up_bytes, self._uploaded, request)
+
+    def dispatch(self, row: int, dev: int, target: int, now: float) -> None:
+        """Serve request `row` of device `dev` on the decided target: compute it locally or start offloading it.
+
+        A seam for sim.envs: an agent's decide() raises out of arrive(), and the env calls this with its action.
+        """
+        self.arrive(dev, (row, target, now))
 
     def _static_observation(self, dev: int) -> Observation:
         """A device's observation with the fields that never change during a run set once."""
