@@ -14,7 +14,7 @@ Columns = dict[str, np.ndarray]
 TARGETS = ("local", "edge", "cloud")
 # labels of requests.parquet's categorical columns, for run directories written before they were dictionary-encoded
 _LEGACY_LABELS = {"target": TARGETS, "model": ("edge", "cloud", "personal"),
-                  "dropped": ("served", "battery-empty", "unfinished", "no-coverage")}
+                  "dropped": ("served", "battery-empty", "unfinished", "no-coverage", "timeout")}
 _NULLS = ["", "nan", "NaN", "None", "null"]
 
 

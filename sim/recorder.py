@@ -7,8 +7,9 @@ import numpy as np
 
 # why a request was not served (column `dropped`); unfinished: its reply was still on the way when the run ended;
 # no-coverage: offloaded while its device had no cell in range, or its reply came back after the device left coverage
-SERVED, BATTERY_EMPTY, UNFINISHED, NO_COVERAGE = 0, 1, 2, 3
-DROP_REASONS = ("served", "battery-empty", "unfinished", "no-coverage")
+# timeout: offloaded, no reply by its timeout (the server it went to was down: sim.outages)
+SERVED, BATTERY_EMPTY, UNFINISHED, NO_COVERAGE, TIMEOUT = 0, 1, 2, 3, 4
+DROP_REASONS = ("served", "battery-empty", "unfinished", "no-coverage", "timeout")
 
 # float32 wherever 7 significant digits are plenty (arrival times need float64): 49 bytes a row. Columns that
 # follow from these (compute_s, propagation_s, bytes_up, hour, deadline_s) are derived after the run (World.table).

@@ -14,7 +14,7 @@ from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
 from sim.scenario_mobility import MobilityConfig
-from sim.scenario_topology import Forwarding, MetroLink, SiteConfig
+from sim.scenario_topology import Forwarding, MetroLink, Outage, SiteConfig, Timeouts
 from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
                                 Strict)
 
@@ -280,6 +280,8 @@ class Scenario(Strict):
     sites: list[SiteConfig] = Field(default_factory=list, exclude_if=lambda v: not v)
     metro: list[MetroLink] = Field(default_factory=list, exclude_if=lambda v: not v)
     forwarding: Forwarding = Field(default=Forwarding(), exclude_if=lambda v: v.kind == "none")
+    outages: list[Outage] = Field(default_factory=list, exclude_if=lambda v: not v)
+    timeouts: Timeouts = Field(default=Timeouts(), exclude_if=lambda v: v == Timeouts())
     models: Models = Models()
     federation: Federation = Federation()
     data: Data = Data()

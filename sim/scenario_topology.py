@@ -66,11 +66,33 @@ class Forwarding(Strict):
     threshold: Duration = Field(default=0.05, description="threshold: queue wait above which a site forwards")
 
 
+class Outage(Strict):
+    """A server switched off for an interval: it accepts nothing, and what reaches it gets no reply."""
+
+    server: str = Field(description="`cloud`, or an edge site's name (`edge` in a scenario without sites)")
+    at: Duration = Field(description="when it goes down")
+    duration: Duration = Field(alias="for", description="how long it stays down")
+
+    model_config = Strict.model_config | {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class Timeouts(Strict):
+    """How devices notice outages: a request with no reply by its timeout is given up; a device that timed out
+    on a site probes it every `probe_every` until a probe is answered (its queue then known again)."""
+
+    deadlines: float = Field(default=4.0, gt=0, le=1000, description="timeout = this many of the request's deadlines")
+    probe_every: Duration = 10.0
+
+
 def check(scenario: Any) -> tuple[str, str] | None:
     """The first (field path, problem) of a sim.scenario.Scenario's topology names and wiring, or None.
 
     (Typed Any: the Scenario model holds these sections, and a type import back would be an import cycle.)"""
     sites = scenario.sites
+    servers = ["cloud"] + ([s.name for s in sites] if sites else ["edge"])
+    for i, outage in enumerate(scenario.outages):
+        if outage.server not in servers:
+            return f"outages[{i}].server", f"unknown server {shown(outage.server)}; allowed: {', '.join(servers)}"
     if scenario.forwarding.kind != "none" and len(sites) < 2:
         return "forwarding.kind", f"{scenario.forwarding.kind!r} forwards between edge sites: declare two or more " \
                                   "`sites:` (or use 'none')"

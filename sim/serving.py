@@ -17,7 +17,7 @@ import numpy as np
 
 from clients.spec import EDGE_MODEL, PERSONAL_MODEL
 from sim.policies import CLOUD, EDGE, FIRST_SITE, LOCAL, Observation
-from sim.recorder import BATTERY_EMPTY
+from sim.recorder import BATTERY_EMPTY, SERVED, TIMEOUT
 
 # Weight of the newest throughput sample in a device's running estimate.
 THROUGHPUT_EWMA = 0.2
@@ -54,6 +54,9 @@ class Serving:
         self._forward = topology.forward_candidates((world.up_bytes + world.down_bytes) * 8.0) \
             if topology.forwarding != "none" else None
         self._forward_threshold_s = topology.forward_threshold_s
+        # server outages (sim.outages): None in a world without them, which then pays one check per offload
+        self._outages = world.outages
+        self._down = world.outages.down if world.outages is not None else None
         self._up_bytes, self._down_bytes = world.up_bytes, world.down_bytes
         self._observations = [self._static_observation(dev) for dev in range(world.n_devices)] \
             if self._observing else []
@@ -63,6 +66,8 @@ class Serving:
             self._on_hop_up_done
         self._hop_down_done, self._reply_at_access = self._on_hop_down_done, self._on_reply_at_access
         self._start_download, self._delivered = self._on_promoted_down, self._on_delivered
+        if self._outages is not None:  # a reply may come after its request was given up
+            self._delivered, self._give_up = self._on_delivered_unless_given_up, self._on_timeout
 
     def start(self) -> None:
         """Feed the fleet's arrivals to the calendar: each calls arrive(device) at its time."""
@@ -141,6 +146,8 @@ class Serving:
         rec.target[row] = target
         delay, joules = energy.radio_start(dev, now, row)
         request = [row, dev, target, now + delay, delay, joules, now, route, 0]
+        if self._outages is not None:
+            self.calendar.at(now + self._outages.timeout_s[dev], self._give_up, request)
         if delay > 0.0:
             self.calendar.at(now + delay, self._start_upload, request)
         else:
@@ -226,6 +233,8 @@ class Serving:
         Propagation is added after the server so FIFO order at the server is arrival order.
         """
         server, compute, _, down_hops, rtt, site = request[ROUTE]
+        if self._down is not None and self._down[site]:  # down: no reply ever comes (site -1: the cloud)
+            return
         if self._forward is not None and site >= 0 and len(request) == FORWARDED:  # not forwarded yet
             better = self._forward_target(site, server, compute, now)
             if better is not None:
@@ -268,6 +277,20 @@ class Serving:
         request[HOP] = 0
         request[MARK] = now
         up_hops[0].send(self._up_bytes, self._hop_up_done, request)
+
+    def _on_timeout(self, request: list) -> None:
+        """No reply by the request's timeout: it is given up, and its device learns the site is not answering."""
+        rec, row = self.recorder, request[ROW]
+        if rec.latency_s[row] == rec.latency_s[row] or rec.dropped[row] != SERVED:  # answered (not NaN), or lost
+            return
+        rec.dropped[row] = TIMEOUT
+        self._outages.gave_up(request[DEV], request[ROUTE][SITE])
+
+    def _on_delivered_unless_given_up(self, request: list) -> None:
+        if self.recorder.dropped[request[ROW]] == TIMEOUT:  # too late: only the radio's work is booked
+            self._access_hop_done(request, self.env._now, self._down_bytes, False, self._down_bps)
+            return
+        self._on_delivered(request)
 
     def _on_hop_down_done(self, request: list) -> None:
         """The reply is at the next hop back towards the device (or, first, leaves the server)."""

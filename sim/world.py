@@ -13,6 +13,7 @@ from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.fleet import Device, Fleet  # noqa: F401  (Device: sim.world.Device, as before)
 from sim.mobility import InterruptibleRadio, Mobility
+from sim.outages import Outages
 from sim.network import SharedLink
 from sim.policies import EDGE, LOCAL, Policy, make_policy
 from sim.recorder import COLUMNS, MOBILITY_COLUMNS, Recorder
@@ -68,6 +69,7 @@ class World:
         self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference)
         # moving devices are placed in their first cell now, before anything reads their routes
         self.mobility = Mobility(self, stream(seed, "mobility")) if mobile else None
+        self.outages = Outages(self) if scenario.outages else None  # before Serving, which reads it
         self.wan_rtt_s = scenario.cloud.wan_rtt
 
         # model versions: the servers hold the newest global model, each device the newest it downloaded
@@ -89,6 +91,8 @@ class World:
         self.serving.start()
         if self.mobility is not None:
             self.mobility.start()
+        if self.outages is not None:
+            self.outages.start()
         for g, group in enumerate(scenario.fleet):
             if group.bandwidth_trace is not None:
                 env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))

@@ -239,6 +239,8 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
         summary["fl_excluded"] = {f"{r['profile']} ({r['model']})": r["reason"] for r in excluded}
     if world.mobility is not None:  # handovers, out-of-coverage seconds, requests lost for it
         summary["mobility"] = world.mobility.summary()
+    if world.outages is not None:  # the outage windows, requests given up at their timeout, probes sent
+        summary["outages"] = world.outages.summary()
     if versions:
         summary["global_model_mse_by_version"] = [v["mse"] for v in versions if v["model"] == "edge"]
         summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}

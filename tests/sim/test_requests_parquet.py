@@ -27,7 +27,7 @@ def test_pandas_reads_labels_that_match_the_codes(tmp_path):
     assert len(frame) == len(codes["target"]) > 100
     assert list(frame["target"].cat.categories) == ["local", "edge", "cloud"]
     assert list(frame["model"].cat.categories) == ["edge", "cloud", "personal"]
-    assert list(frame["dropped"].cat.categories) == ["served", "battery-empty", "unfinished", "no-coverage"]
+    assert list(frame["dropped"].cat.categories) == ["served", "battery-empty", "unfinished", "no-coverage", "timeout"]
     assert (frame["target"].cat.codes.to_numpy() == codes["target"]).all()
     assert (frame["dropped"].cat.codes.to_numpy() == codes["dropped"]).all()
     # the random policy sends requests everywhere: all three labels occur
@@ -38,7 +38,7 @@ def test_pandas_reads_labels_that_match_the_codes(tmp_path):
 def test_plots_read_labelled_and_legacy_coded_files_alike(tmp_path):
     codes = {"target": np.array([0, 2, 1, 2], np.int8), "dropped": np.array([0, 0, 1, 0], np.int8),
              "latency_s": np.array([1.0, 2.0, 3.0, 4.0], np.float32)}
-    labels = {"target": ("local", "edge", "cloud"), "dropped": ("served", "battery-empty", "unfinished", "no-coverage")}
+    labels = {"target": ("local", "edge", "cloud"), "dropped": ("served", "battery-empty", "unfinished", "no-coverage", "timeout")}
     (tmp_path / "old").mkdir()
     (tmp_path / "new").mkdir()
     pq.write_table(pa.table(codes), tmp_path / "old" / "requests.parquet")
