@@ -210,3 +210,20 @@ def test_two_misses_in_flight_share_one_wan_copy():
     world.env.run(until=60)
     assert world.topology.sites[0].wan_down.counters()[1] == pytest.approx(1e5)
     assert world.topology.down_link[0].counters()[1] == pytest.approx(3e5)
+
+
+def test_flat_fl_with_edge_cache_sends_one_copy_per_site_and_off_changes_nothing():
+    runs = {}
+    for cache in (False, True):
+        world = _world(_scenario(edge_cache=cache, clients_per_round=4))
+        coordinator = Coordinator(world, StandInFleet(), _initial())
+        world.run()
+        runs[cache] = (world, coordinator)
+    (off, flat), (on, cached) = runs[False], runs[True]
+    for v in off.versions:  # the cache changes where bytes travel, not the models
+        np.testing.assert_array_equal(off.versions[v][0], on.versions[v][0])
+    assert "wan_bytes" not in flat.rounds[0]
+    # 4 rounds, 9 devices: without a cache every device's copy crosses the WAN, with one each site's only
+    assert _wan_bytes(off)[1] == pytest.approx(4 * 9 * off.model_bytes)
+    assert _wan_bytes(on)[1] == pytest.approx(4 * 3 * on.model_bytes)
+    assert sum(r["wan_bytes_saved"] for r in cached.rounds) == pytest.approx(4 * 6 * on.model_bytes)
