@@ -11,6 +11,7 @@ from flwr.app import ArrayRecord, Message
 from clients.pruning import compress_for_deployment
 from clients.compression import decode
 from clients.model import build_model, get_arrays
+from server.model_cache import SiteModelCache
 from server.selection import select
 from server.strategies import make_strategy
 from sim import memory
@@ -130,6 +131,8 @@ class Coordinator:
         self.rng = stream(world.scenario.seed, "federation")
         self.version = 0
         self.round_clients: list[dict] = []
+        # flat FL with sites: new global models reach devices through their site's cache (server.model_cache)
+        self.cache = SiteModelCache(world) if self.settings.edge_cache else None
         if pretrained is None:
             pretrained = pretrain_models(fleet, world.scenario, initial)
         initial, cloud, rows = pretrained
@@ -158,6 +161,7 @@ class Coordinator:
         start = env.now
         deadline = start + fed.round_deadline
         selected, keep = select(world, fed, self.rng)
+        cached_before = (self.cache.wan_bytes, self.cache.wan_bytes_saved) if self.cache is not None else None
         config = {"sim-hour": int(start // 3600.0), "local-epochs": fed.local_epochs,
                   "learning-rate": fed.learning_rate, "train-span-hours": int(fed.train_span // 3600.0),
                   "compression": fed.compression, "topk-fraction": fed.topk_fraction, "fault-rate": fed.fault_rate,
@@ -197,6 +201,10 @@ class Coordinator:
             "failed": statuses.count("failed") + statuses.count("dropout"), "model_version": self.version,
             "train_loss": _loss(metrics), "upload_bytes": sum(upload_bytes.values()),
         })
+        if cached_before is not None:  # what the site caches pulled over the WANs and what their hits saved
+            self.rounds[-1].update(level="cloud", site=-1, end_s=env.now,
+                                   wan_bytes=self.cache.wan_bytes - cached_before[0] + sum(upload_bytes.values()),
+                                   wan_bytes_saved=self.cache.wan_bytes_saved - cached_before[1])
 
     def _replay_client(self, dev: int, samples: int, nbytes: float, row: dict) -> None:
         """Download the global model if the device lacks it, train, upload the update; note when each ends."""
@@ -225,7 +233,7 @@ class Coordinator:
             train()
 
         if world.fleet.model_version[dev] < self.version:
-            world.transfer(dev, world.model_bytes, False, downloaded)
+            self._download(dev, self.version, downloaded)
         else:
             train()
 
@@ -239,4 +247,11 @@ class Coordinator:
 
         for dev in range(world.n_devices):
             if world.alive(dev):
-                world.transfer(dev, world.model_bytes, False, installed(dev))
+                self._download(dev, version, installed(dev))
+
+    def _download(self, dev: int, version: int, on_done) -> None:
+        """The global model to a device: from the cloud, or from its site's cache when there is one."""
+        if self.cache is None:
+            self.world.transfer(dev, self.world.model_bytes, False, on_done)
+        else:
+            self.cache.deliver(dev, version, self.world.model_bytes, on_done)

@@ -9,10 +9,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from sim import limits, scenario_mobility, scenario_topology
+from sim import limits, scenario_hierarchy, scenario_mobility, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
+from sim.scenario_hierarchy import Hierarchy
 from sim.scenario_mobility import MobilityConfig
 from sim.scenario_topology import Forwarding, MetroLink, Outage, SiteConfig, Timeouts
 from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
@@ -232,6 +233,11 @@ class Federation(Strict):
     personalise: bool = Field(default=False, description="devices serve local requests with their own fine-tuned copy")
     supernodes: int | None = Field(default=None, ge=1, description="Flower supernodes hosting the devices "
                                    "(device d on supernode d mod n); default one per device")
+    # hierarchical FL and edge model caches (sim.scenario_hierarchy); omitted when unset, so flat runs read as before
+    hierarchy: Hierarchy | None = Field(default=None, exclude_if=lambda v: v is None,
+                                        description="client -> edge site -> cloud (HierFAVG)")
+    edge_cache: bool = Field(default=False, exclude_if=lambda v: not v,
+                             description="flat FL with sites: devices download a new global model from their site's cache")
 
 
 class Output(Strict):
@@ -300,7 +306,8 @@ class Scenario(Strict):
                                   f"unknown profile {shown(group.profile)}; allowed: {', '.join(devices)}")
             if group.link not in links:
                 raise _FieldError(f"fleet[{i}].link", f"unknown link {shown(group.link)}; allowed: {', '.join(links)}")
-        problem = scenario_topology.check(self) or scenario_mobility.check(self)
+        problem = (scenario_topology.check(self) or scenario_mobility.check(self)
+                   or scenario_hierarchy.check(self))
         if problem is not None:
             raise _FieldError(*problem)
         from sim import memory  # (it reads this module's models through clients.spec only)

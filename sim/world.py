@@ -241,8 +241,9 @@ class World:
         self.energy.compute(dev, seconds, self.env.now)
         return start, start + seconds
 
-    def transfer(self, dev: int, nbytes: float, uplink: bool, on_done: Callable[[], None]) -> None:
-        """Carry a model or an update between device and cloud over the access link and the WAN.
+    def transfer(self, dev: int, nbytes: float, uplink: bool, on_done: Callable[[], None], wan: bool = True) -> None:
+        """Carry a model or an update between device and cloud over the access link and the WAN (`wan`
+        False: between device and its site, the access link only: server.hierarchy, server.model_cache).
 
         No request row: its radio joules, tail included, stay in the device's ledger.
         """
@@ -258,7 +259,7 @@ class World:
 
             def access_done(_: int) -> None:
                 energy.radio_end(dev, env.now, nbytes, env.now - begun, uplink)
-                (start_wan if access_first else on_done)()
+                (start_wan if access_first and wan else on_done)()
 
             link = hops[0] if access_first else hops[1]
             self.calendar.at(begun, lambda _: link.send(nbytes, access_done, 0))
@@ -267,7 +268,7 @@ class World:
             link = hops[1] if access_first else hops[0]
             link.send(nbytes, lambda _: (on_done if access_first else start_access)(), 0)
 
-        (start_access if access_first else start_wan)()
+        (start_access if access_first or not wan else start_wan)()
 
     def publish(self, version: int, arrays: list[np.ndarray]) -> None:
         """A new global edge model version: the servers serve it (unless they serve a cloud model)."""

@@ -28,6 +28,8 @@ ROUND_CLIENT_COLUMNS = ["round", "device", "profile", "status", "start_s", "down
                         "train_end_s", "upload_end_s", "deadline_s"]
 ROUND_COLUMNS = ["phase", "round", "start_s", "deadline_s", "selected", "aggregated", "stragglers", "failed",
                  "model_version", "train_loss", "upload_bytes"]
+# hierarchical FL's rounds.csv also names each round's level and site and its WAN bytes (server.hierarchy)
+HIERARCHY_ROUND_COLUMNS = ["level", "site", "end_s", "wan_bytes", "wan_bytes_saved"]
 
 
 @dataclass
@@ -280,7 +282,8 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
         write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
         if len(requests["device"]) or result.scenario.output.requests != "none":
             write_parquet(staging / "requests.parquet", requests, REQUEST_LABELS)
-        write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
+        write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS + (HIERARCHY_ROUND_COLUMNS if any(
+            "level" in r for r in result.rounds) else []))
         write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
         for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
                             ("versions", result.versions), ("exclusions", result.exclusions)):
