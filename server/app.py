@@ -11,6 +11,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from clients.model import build_model, get_arrays
 from server.coordinator import Coordinator, pretrain_models
+from server.asynchronous import AsyncCoordinator
 from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, requests_by_device, score,
                            score_versions)
 from sim.scenario import Scenario
@@ -162,7 +163,8 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     """
     fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario), scenario.flower_supernodes)
     world = World(scenario)
-    coordinator = Coordinator(world, fleet, _untrained_edge(scenario), pretrained)
+    rounds_kind = Coordinator if scenario.federation.mode == "sync" else AsyncCoordinator  # fedbuff, fedasync
+    coordinator = rounds_kind(world, fleet, _untrained_edge(scenario), pretrained)
     world.run(progress)
     table = world.table()
     requests = requests_by_device(table, scenario.models.int8_on_device)

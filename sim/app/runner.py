@@ -30,6 +30,13 @@ ROUND_COLUMNS = ["phase", "round", "start_s", "deadline_s", "selected", "aggrega
                  "model_version", "train_loss", "upload_bytes"]
 
 
+def with_extra_columns(columns: list[str], rows: list[dict]) -> list[str]:
+    """`columns`, then any other key the rows carry in first-seen order (asynchronous and availability runs add
+    staleness and dropout reasons; a synchronous run's files keep exactly `columns`)."""
+    extra = dict.fromkeys(key for row in rows for key in row if key not in columns)
+    return columns + list(extra)
+
+
 @dataclass
 class RunResult:
     scenario: scenarios.Scenario
@@ -278,8 +285,9 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
         write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
         if len(requests["device"]) or result.scenario.output.requests != "none":
             write_parquet(staging / "requests.parquet", requests, REQUEST_LABELS)
-        write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS)
-        write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
+        write_csv(staging / "rounds.csv", result.rounds, with_extra_columns(ROUND_COLUMNS, result.rounds))
+        write_csv(staging / "round_clients.csv", result.round_clients,
+                  with_extra_columns(ROUND_CLIENT_COLUMNS, result.round_clients))
         for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
                             ("versions", result.versions), ("exclusions", result.exclusions)):
             if table:
