@@ -12,6 +12,7 @@ from flwr.serverapp import Grid, ServerApp
 from clients.model import build_model, get_arrays
 from server.coordinator import Coordinator, pretrain_models
 from server.hierarchy import HierarchicalCoordinator
+from server.asynchronous import AsyncCoordinator
 from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, requests_by_device, score,
                            score_versions)
 from sim.scenario import Scenario
@@ -163,8 +164,11 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
     """
     fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario), scenario.flower_supernodes)
     world = World(scenario)
-    # client -> edge site -> cloud when the scenario asks for it (server.hierarchy)
-    kind = HierarchicalCoordinator if scenario.federation.hierarchy is not None else Coordinator
+    # client -> edge site -> cloud (server.hierarchy), or asynchronous rounds (server.asynchronous: fedbuff, fedasync)
+    if scenario.federation.hierarchy is not None:
+        kind = HierarchicalCoordinator
+    else:
+        kind = Coordinator if scenario.federation.mode == "sync" else AsyncCoordinator
     coordinator = kind(world, fleet, _untrained_edge(scenario), pretrained)
     world.run(progress)
     table = world.table()

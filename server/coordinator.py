@@ -15,6 +15,7 @@ from server.model_cache import SiteModelCache
 from server.selection import select
 from server.strategies import make_strategy
 from sim import memory
+from sim.availability import make_availability
 from sim.world import World, stream
 
 
@@ -129,6 +130,8 @@ class Coordinator:
         self.settings = world.scenario.federation
         self.strategy = make_strategy(self.settings)
         self.rng = stream(world.scenario.seed, "federation")
+        self.availability = make_availability(self.settings.availability, world.n_devices,
+                                              stream(world.scenario.seed, "availability"))
         self.version = 0
         self.round_clients: list[dict] = []
         # flat FL with sites: new global models reach devices through their site's cache (server.model_cache)
@@ -160,7 +163,7 @@ class Coordinator:
         world, env, fed = self.world, self.world.env, self.settings
         start = env.now
         deadline = start + fed.round_deadline
-        selected, keep = select(world, fed, self.rng)
+        selected, keep = select(world, fed, self.rng, self.availability)
         cached_before = (self.cache.wan_bytes, self.cache.wan_bytes_saved) if self.cache is not None else None
         config = {"sim-hour": int(start // 3600.0), "local-epochs": fed.local_epochs,
                   "learning-rate": fed.learning_rate, "train-span-hours": int(fed.train_span // 3600.0),
@@ -180,13 +183,18 @@ class Coordinator:
                 upload_bytes[dev] = float(metrics["update-bytes"])
                 self._replay_client(dev, int(metrics["num-examples"]), upload_bytes[dev], timeline[dev])
         yield env.timeout(fed.round_deadline)
+        # a device whose availability ends before its upload does (or the deadline) drops out: reason unavailable
+        gone = {d for d in selected if self.availability.until(d, start) < min(deadline, timeline[d]["upload_end_s"])}
         # fastest-k keeps the first k updates that beat the deadline; the rest are stragglers
-        arrived = sorted((timeline[d]["upload_end_s"], d) for d in selected if timeline[d]["upload_end_s"] <= deadline)
+        arrived = sorted((timeline[d]["upload_end_s"], d) for d in selected
+                         if timeline[d]["upload_end_s"] <= deadline and d not in gone)
         on_time = sorted(d for _, d in arrived[:keep])
         for dev in selected:
             row = timeline[dev]
             row["status"] = ("failed" if dev in failed else "aggregated" if dev in on_time
-                             else "dropout" if not world.alive(dev) else "straggler")
+                             else "dropout" if not world.alive(dev) or dev in gone else "straggler")
+            if fed.availability.kind != "always" and row["status"] == "dropout":
+                row["reason"] = "battery" if not world.alive(dev) else "unavailable"
             self.round_clients.append(row)
         statuses = [timeline[d]["status"] for d in selected]
         decoded = [_decoded(replies[d], base, fed.compression) for d in on_time]
@@ -215,11 +223,12 @@ class Coordinator:
             row["upload_end_s"] = env.now
 
         def upload() -> None:
-            if world.alive(dev):  # a device that died while training drops out of the round
+            # a device that died or became unavailable while training drops out of the round
+            if world.alive(dev) and self.availability.available(dev, env.now):
                 world.transfer(dev, nbytes, True, uploaded)
 
         def train() -> None:
-            if world.alive(dev):
+            if world.alive(dev) and self.availability.available(dev, env.now):
                 row["train_start_s"], row["train_end_s"] = world.train(dev, samples, epochs)
                 env.timeout(row["train_end_s"] - env.now).callbacks.append(lambda _: trained())
 

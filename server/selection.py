@@ -9,13 +9,16 @@ import math
 import numpy as np
 
 from sim import memory
+from sim.availability import Always, Availability
 
 
-def select(world, fed, rng: np.random.Generator) -> tuple[list[int], int]:
-    """(devices to train, how many updates to keep): fastest-k over-commits and keeps the first k."""
+def select(world, fed, rng: np.random.Generator, availability: Availability = Always()) -> tuple[list[int], int]:
+    """(devices to train, how many updates to keep): fastest-k over-commits and keeps the first k. Only devices
+    `availability` (sim.availability) allows now are candidates."""
     now = world.env.now
     cannot_train = memory.untrainable(world.scenario, world.scenario.models.edge.spec.deployed)
-    alive = [d for d in range(world.n_devices) if world.alive(d) and d not in cannot_train]
+    alive = [d for d in range(world.n_devices) if world.alive(d) and d not in cannot_train
+             and availability.available(d, now)]
     k = fed.clients_per_round
     if fed.selection == "energy-aware":
         # powered devices first (in random order), then battery devices above the floor, fullest first

@@ -9,10 +9,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from sim import limits, scenario_hierarchy, scenario_mobility, scenario_topology
+from sim import limits, scenario_async, scenario_hierarchy, scenario_mobility, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
+from sim.scenario_async import Availability, Staleness
 from sim.scenario_hierarchy import Hierarchy
 from sim.scenario_mobility import MobilityConfig
 from sim.scenario_topology import Forwarding, MetroLink, Outage, SiteConfig, Timeouts
@@ -238,6 +239,16 @@ class Federation(Strict):
                                         description="client -> edge site -> cloud (HierFAVG)")
     edge_cache: bool = Field(default=False, exclude_if=lambda v: not v,
                              description="flat FL with sites: devices download a new global model from their site's cache")
+    # asynchronous federation and device availability (sim.scenario_async checks them; defaults leave sync as it was)
+    mode: Literal["sync", "fedbuff", "fedasync"] = Field(default="sync", exclude_if=lambda v: v == "sync")
+    buffer_size: int | None = Field(default=None, ge=1, le=limits.MAX_DEVICES, exclude_if=lambda v: v is None,
+                                    description="fedbuff: aggregate as soon as this many updates arrived")
+    concurrency: int | None = Field(default=None, ge=1, le=limits.MAX_DEVICES, exclude_if=lambda v: v is None,
+                                    description="fedbuff/fedasync: devices training at once (default clients_per_round)")
+    staleness: Staleness = Field(default=Staleness(), exclude_if=lambda v: v == Staleness())
+    server_step: float = Field(default=1.0, gt=0, le=10, exclude_if=lambda v: v == 1.0,
+                               description="fedbuff/fedasync: server learning rate on the averaged delta")
+    availability: Availability = Field(default=Availability(), exclude_if=lambda v: v.kind == "always")
 
 
 class Output(Strict):
@@ -307,7 +318,10 @@ class Scenario(Strict):
             if group.link not in links:
                 raise _FieldError(f"fleet[{i}].link", f"unknown link {shown(group.link)}; allowed: {', '.join(links)}")
         problem = (scenario_topology.check(self) or scenario_mobility.check(self)
-                   or scenario_hierarchy.check(self))
+                   or scenario_hierarchy.check(self) or scenario_async.check(self))
+        if problem is None and self.federation.hierarchy is not None and self.federation.mode != "sync":
+            problem = ("federation.mode", f"hierarchical FL runs synchronous edge and cloud rounds; allowed with "
+                                          f"`hierarchy`: sync, got {self.federation.mode!r}")
         if problem is not None:
             raise _FieldError(*problem)
         from sim import memory  # (it reads this module's models through clients.spec only)
@@ -494,6 +508,13 @@ def load(path: str | Path) -> Scenario:
                 mobility["file"] = str((path.parent / mobility["file"]).resolve())
             except (OSError, ValueError):
                 pass
+    federation = data.get("federation") if isinstance(data, dict) else None
+    availability = federation.get("availability") if isinstance(federation, dict) else None
+    if isinstance(availability, dict) and isinstance(availability.get("file"), str):
+        try:
+            availability["file"] = str((path.parent / availability["file"]).resolve())
+        except (OSError, ValueError):
+            pass
     return parse(data, str(path))
 
 

@@ -32,6 +32,13 @@ ROUND_COLUMNS = ["phase", "round", "start_s", "deadline_s", "selected", "aggrega
 HIERARCHY_ROUND_COLUMNS = ["level", "site", "end_s", "wan_bytes", "wan_bytes_saved"]
 
 
+def with_extra_columns(columns: list[str], rows: list[dict]) -> list[str]:
+    """`columns`, then any other key the rows carry in first-seen order (asynchronous and availability runs add
+    staleness and dropout reasons; a synchronous run's files keep exactly `columns`)."""
+    extra = dict.fromkeys(key for row in rows for key in row if key not in columns)
+    return columns + list(extra)
+
+
 @dataclass
 class RunResult:
     scenario: scenarios.Scenario
@@ -282,9 +289,11 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
         write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
         if len(requests["device"]) or result.scenario.output.requests != "none":
             write_parquet(staging / "requests.parquet", requests, REQUEST_LABELS)
-        write_csv(staging / "rounds.csv", result.rounds, ROUND_COLUMNS + (HIERARCHY_ROUND_COLUMNS if any(
-            "level" in r for r in result.rounds) else []))
-        write_csv(staging / "round_clients.csv", result.round_clients, ROUND_CLIENT_COLUMNS)
+        hierarchical = any("level" in r for r in result.rounds)
+        write_csv(staging / "rounds.csv", result.rounds, with_extra_columns(
+            ROUND_COLUMNS + (HIERARCHY_ROUND_COLUMNS if hierarchical else []), result.rounds))
+        write_csv(staging / "round_clients.csv", result.round_clients,
+                  with_extra_columns(ROUND_CLIENT_COLUMNS, result.round_clients))
         for name, table in (("devices", result.devices), ("links", result.links), ("battery", result.battery),
                             ("versions", result.versions), ("exclusions", result.exclusions)):
             if table:
