@@ -26,7 +26,62 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-DATASET_PATH: pathlib.Path = pathlib.Path(__file__).resolve().parent / "datasets" / "sgsc_households_hourly.csv.gz"
+DATASET_NAME = "sgsc_households_hourly.csv.gz"
+DATA_ENV = "EDGEFED_DATA"  # a path to the data file, for a device where edgefed's package data is not at hand
+
+
+class DataMissing(FileNotFoundError):
+    """The household data cannot be found; str() says where it was looked for and how to provide it."""
+
+
+def dataset_path() -> pathlib.Path:
+    """The household data file: $EDGEFED_DATA, else next to this module, else in the installed edgefed.
+
+    The Flower app package that `flwr run` sends to SuperNodes carries only .py/.toml/.md/.yaml/.json files, so
+    on a real SuperNode this module's own folder has no data: there it comes from the edgefed installed on the
+    device (pip install edgefed), or from EDGEFED_DATA.
+    """
+    import os
+
+    tried = []
+    if os.environ.get(DATA_ENV):
+        candidate = pathlib.Path(os.environ[DATA_ENV])
+        if candidate.is_file():
+            return candidate
+        raise DataMissing(f"{DATA_ENV}={candidate}: no such file (it must name {DATASET_NAME})")
+    here = pathlib.Path(__file__).resolve().parent / "datasets" / DATASET_NAME
+    if here.is_file():
+        return here
+    tried.append(str(here))
+    try:
+        from importlib import metadata
+
+        installed = metadata.distribution("edgefed").locate_file(f"clients/datasets/{DATASET_NAME}")
+        if pathlib.Path(installed).is_file():
+            return pathlib.Path(installed)
+        tried.append(str(installed))
+        editable = _editable_source()
+        if editable is not None and (editable / "clients" / "datasets" / DATASET_NAME).is_file():
+            return editable / "clients" / "datasets" / DATASET_NAME
+    except metadata.PackageNotFoundError:
+        tried.append("an installed edgefed (none)")
+    raise DataMissing(f"household data {DATASET_NAME} not found (looked in {'; '.join(tried)}): install edgefed on "
+                      f"this device (pip install edgefed) or set {DATA_ENV} to the file")
+
+
+def _editable_source() -> pathlib.Path | None:
+    """The source checkout of an editable edgefed install (its direct_url.json), or None."""
+    import json
+    from importlib import metadata
+
+    text = metadata.distribution("edgefed").read_text("direct_url.json")
+    if not text:
+        return None
+    url = json.loads(text).get("url", "")
+    return pathlib.Path(url.removeprefix("file://")) if url.startswith("file://") else None
+
+
+DATASET_PATH: pathlib.Path = pathlib.Path(__file__).resolve().parent / "datasets" / DATASET_NAME  # the bundled copy
 
 MAX_INTERPOLATED_GAP_HOURS = 2
 _HOURS_PER_WEEK = 24 * 7
@@ -35,7 +90,7 @@ _HOURS_PER_WEEK = 24 * 7
 def _read(columns: list[str] | None) -> pa.Table:
     convert = pacsv.ConvertOptions(column_types={"timestamp": pa.timestamp("s")},
                                    include_columns=None if columns is None else ["timestamp", *columns])
-    return pacsv.read_csv(DATASET_PATH, convert_options=convert)
+    return pacsv.read_csv(dataset_path(), convert_options=convert)
 
 
 def _on_hour_grid(table: pa.Table, column: str) -> tuple[np.datetime64, np.ndarray]:

@@ -1,4 +1,6 @@
 """Tests of clients/data.py: household choice, reuse, gap handling, causal windows, history-only statistics."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -128,3 +130,43 @@ def test_training_windows_stop_strictly_before_until():
     assert len(y) == 16 and X.shape == (16, 24, 1)
     X, y = SERIES.training_windows(until_sim_hour=-90, span_hours=30, window=24)
     assert len(y) == 0 and X.shape == (0, 24, 1)
+
+
+def _app_package_copy(tmp_path):
+    """clients/ as a Flower app package carries it to a SuperNode: the .py files only, no household data."""
+    import shutil
+
+    root = DATASET_PATH.parents[2]
+    app = tmp_path / "fab"
+    shutil.copytree(root / "clients", app / "clients", ignore=lambda d, names: [
+        n for n in names if not (n.endswith(".py") or (Path(d) / n).is_dir()) or n in ("__pycache__", "datasets")])
+    return app
+
+
+def _dataset_path_in(app, **env):
+    import os
+    import subprocess
+    import sys
+
+    code = "from clients.data import dataset_path\ntry:\n    print(dataset_path())\nexcept FileNotFoundError as e:\n" \
+           "    print('missing:', e)"
+    environment = {k: v for k, v in os.environ.items() if k != "EDGEFED_DATA"} | {"PYTHONPATH": str(app), **env}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=app, env=environment,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_device_running_the_app_package_reads_the_installed_data(tmp_path):
+    app = _app_package_copy(tmp_path)
+    assert not (app / "clients" / "datasets").exists()
+    found = Path(_dataset_path_in(app))
+    assert found.name == "sgsc_households_hourly.csv.gz" and found.is_file()
+    assert found.read_bytes()[:64] == DATASET_PATH.read_bytes()[:64]
+
+
+def test_a_missing_data_file_is_one_clear_line(tmp_path):
+    app = _app_package_copy(tmp_path)
+    said = _dataset_path_in(app, EDGEFED_DATA=str(tmp_path / "nope.csv.gz"))
+    assert said == f"missing: EDGEFED_DATA={tmp_path / 'nope.csv.gz'}: no such file (it must name " \
+                   "sgsc_households_hourly.csv.gz)"
