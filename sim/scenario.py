@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from sim import limits, scenario_async, scenario_hierarchy, scenario_mobility, scenario_topology
+from sim import limits, scenario_async, traces, scenario_hierarchy, scenario_mobility, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
@@ -104,33 +104,11 @@ TRACE_COLUMNS = ("time_s", "up_bps", "down_bps")
 
 def read_trace(path: str) -> list[tuple[float, float, float]]:
     """Rows (time s, uplink bit/s, downlink bit/s) of a bandwidth trace, sorted by time; ValueError if unusable."""
-    import csv
-    import io
-
-    name = f"bandwidth trace {shown(path)}"
-    try:
-        text = limits.read_bounded(path, limits.MAX_TRACE_BYTES, name).decode("utf-8-sig")  # (spreadsheets add a BOM)
-    except limits.LimitError:
-        raise
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
-        raise ValueError(f"{name} cannot be read: {limits.read_problem(exc)}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        if reader.fieldnames is None or sorted(reader.fieldnames) != sorted(TRACE_COLUMNS):
-            raise ValueError(f"{name} must have the columns {','.join(TRACE_COLUMNS)}")
-        rows = [_trace_row(name, number, reader.line_num, record) for number, record in enumerate(reader, start=1)]
-    except csv.Error as exc:  # a field over csv.field_size_limit(), a NUL, a stray quote
-        raise ValueError(f"{name}: line {max(1, reader.reader.line_num)}: {exc}") from None
-    if not rows:
-        raise ValueError(f"{name} has no rows")
-    return sorted(rows)
+    return sorted(traces.read_rows(path, f"bandwidth trace {shown(path)}", TRACE_COLUMNS, _trace_row))
 
 
-def _trace_row(name: str, number: int, line: int, record: dict) -> tuple[float, float, float]:
+def _trace_row(where: str, record: dict) -> tuple[float, float, float]:
     """One trace row as floats: a finite time >= 0 and finite rates > 0, or ValueError naming the row."""
-    where = f"{name}: row {number} (line {line})"
-    if None in record or None in record.values():  # more fields than the header, or fewer
-        raise ValueError(f"{where}: needs exactly the 3 fields {','.join(TRACE_COLUMNS)}")
     values = []
     for column in TRACE_COLUMNS:
         try:

@@ -1,14 +1,12 @@
 """The asynchronous-federation and availability fields of `federation:` (server.asynchronous, sim.availability)."""
 from __future__ import annotations
 
-import csv
-import io
 import math
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from sim import limits, units
+from sim import traces, units
 from sim.limits import shown
 from sim.scenario_types import Strict, _unit
 
@@ -84,35 +82,21 @@ class Availability(Strict):
 
 def read_availability(path: str) -> list[tuple[int, float, float]]:
     """The rows (device, start s, end s) of an availability trace; ValueError naming the row if unusable."""
-    name = f"availability trace {shown(path)}"
+    return traces.read_rows(path, f"availability trace {shown(path)}", AVAILABILITY_COLUMNS, _availability_row,
+                            allow_empty=True)
+
+
+def _availability_row(where: str, record: dict) -> tuple[int, float, float]:
     try:
-        text = limits.read_bounded(path, limits.MAX_TRACE_BYTES, name).decode("utf-8-sig")
-    except limits.LimitError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{name} cannot be read: {limits.read_problem(exc)}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows = []
-    try:
-        if reader.fieldnames is None or sorted(reader.fieldnames) != sorted(AVAILABILITY_COLUMNS):
-            raise ValueError(f"{name} must have the columns {','.join(AVAILABILITY_COLUMNS)}")
-        for number, record in enumerate(reader, start=1):
-            where = f"{name}: row {number} (line {reader.line_num})"
-            if None in record or None in record.values():
-                raise ValueError(f"{where}: needs exactly the 3 fields {','.join(AVAILABILITY_COLUMNS)}")
-            try:
-                device, start, end = (float(record[c]) for c in AVAILABILITY_COLUMNS)
-            except ValueError:
-                raise ValueError(f"{where}: device, start_s and end_s must be numbers") from None
-            if not (math.isfinite(device) and device >= 0 and device == int(device)):
-                raise ValueError(f"{where}: device must be a whole number >= 0, got {shown(record['device'])}")
-            if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
-                raise ValueError(f"{where}: needs 0 <= start_s < end_s, got {shown(record['start_s'])}, "
-                                 f"{shown(record['end_s'])}")
-            rows.append((int(device), start, end))
-    except csv.Error as exc:
-        raise ValueError(f"{name}: line {max(1, reader.reader.line_num)}: {exc}") from None
-    return rows
+        device, start, end = (float(record[c]) for c in AVAILABILITY_COLUMNS)
+    except ValueError:
+        raise ValueError(f"{where}: device, start_s and end_s must be numbers") from None
+    if not (math.isfinite(device) and device >= 0 and device == int(device)):
+        raise ValueError(f"{where}: device must be a whole number >= 0, got {shown(record['device'])}")
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+        raise ValueError(f"{where}: needs 0 <= start_s < end_s, got {shown(record['start_s'])}, "
+                         f"{shown(record['end_s'])}")
+    return int(device), start, end
 
 
 def check(scenario: Any) -> tuple[str, str] | None:

@@ -2,15 +2,13 @@
 (time_s,device,x,y), and attach to the nearest cell of their link kind in range (sim.mobility)."""
 from __future__ import annotations
 
-import csv
-import io
 import math
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim import limits, units
+from sim import traces, units
 from sim.limits import shown
 from sim.scenario_topology import Metres
 from sim.scenario_types import Duration, Strict, _unit
@@ -64,32 +62,13 @@ class MobilityConfig(Strict):
 
 def read_positions(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A position trace as arrays (device, time s, x m, y m) sorted by device then time; ValueError if unusable."""
-    name = f"position trace {shown(path)}"
-    try:
-        text = limits.read_bounded(path, limits.MAX_TRACE_BYTES, name).decode("utf-8-sig")
-    except limits.LimitError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{name} cannot be read: {limits.read_problem(exc)}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows = []
-    try:
-        if reader.fieldnames is None or sorted(reader.fieldnames) != sorted(POSITION_COLUMNS):
-            raise ValueError(f"{name} must have the columns {','.join(POSITION_COLUMNS)}")
-        for number, record in enumerate(reader, start=1):
-            rows.append(_position_row(f"{name}: row {number} (line {reader.line_num})", record))
-    except csv.Error as exc:
-        raise ValueError(f"{name}: line {max(1, reader.reader.line_num)}: {exc}") from None
-    if not rows:
-        raise ValueError(f"{name} has no rows")
+    rows = traces.read_rows(path, f"position trace {shown(path)}", POSITION_COLUMNS, _position_row)
     device, time_s, x, y = (np.array(column) for column in zip(*rows))
     order = np.lexsort((time_s, device))
     return device[order].astype(np.int64), time_s[order], x[order], y[order]
 
 
 def _position_row(where: str, record: dict) -> tuple[int, float, float, float]:
-    if None in record or None in record.values():
-        raise ValueError(f"{where}: needs exactly the 4 fields {','.join(POSITION_COLUMNS)}")
     values = {}
     for column in POSITION_COLUMNS:
         try:
