@@ -170,18 +170,8 @@ class Coordinator:
                   "compression": fed.compression, "topk-fraction": fed.topk_fraction, "fault-rate": fed.fault_rate,
                   "seed": world.scenario.seed, "personalise": fed.personalise, "train-model": "edge"}
         base = world.versions[self.version]
-        replies = self.fleet.train(self.strategy, server_round, selected, ArrayRecord(base), config) if selected else {}
-        timeline = {d: {"round": server_round, "device": d, "profile": world.devices[d].profile.name,
-                        "start_s": start, "download_end_s": math.nan, "train_start_s": math.nan,
-                        "train_end_s": math.nan, "upload_end_s": math.nan, "deadline_s": deadline}
-                    for d in selected}
-        failed = {d for d in selected if d not in replies or replies[d].has_error()}
-        upload_bytes = {}
-        for dev in selected:
-            if dev not in failed:
-                metrics = replies[dev].content["metrics"]
-                upload_bytes[dev] = float(metrics["update-bytes"])
-                self._replay_client(dev, int(metrics["num-examples"]), upload_bytes[dev], timeline[dev])
+        replies, timeline, failed, upload_bytes = self._send_round(self.strategy, server_round, selected, base, config,
+                                                                   start, deadline, self._replay_client)
         yield env.timeout(fed.round_deadline)
         # a device whose availability ends before its upload does (or the deadline) drops out: reason unavailable
         gone = {d for d in selected if self.availability.until(d, start) < min(deadline, timeline[d]["upload_end_s"])}
@@ -213,6 +203,25 @@ class Coordinator:
             self.rounds[-1].update(level="cloud", site=-1, end_s=env.now,
                                    wan_bytes=self.cache.wan_bytes - cached_before[0] + sum(upload_bytes.values()),
                                    wan_bytes_saved=self.cache.wan_bytes_saved - cached_before[1])
+
+    def _send_round(self, strategy, server_round: int, selected: list[int], base: list, config: dict, start: float,
+                    deadline: float, replay) -> tuple[dict, dict, set, dict]:
+        """Train `selected` through Flower from `base`, then replay each reply's cost in simulated time with
+        replay(dev, samples, upload bytes, timeline row): (replies, timeline rows, failed devices, upload bytes)."""
+        world = self.world
+        replies = self.fleet.train(strategy, server_round, selected, ArrayRecord(base), config) if selected else {}
+        timeline = {d: {"round": server_round, "device": d, "profile": world.devices[d].profile.name,
+                        "start_s": start, "download_end_s": math.nan, "train_start_s": math.nan,
+                        "train_end_s": math.nan, "upload_end_s": math.nan, "deadline_s": deadline}
+                    for d in selected}
+        failed = {d for d in selected if d not in replies or replies[d].has_error()}
+        upload_bytes = {}
+        for dev in selected:
+            if dev not in failed:
+                metrics = replies[dev].content["metrics"]
+                upload_bytes[dev] = float(metrics["update-bytes"])
+                replay(dev, int(metrics["num-examples"]), upload_bytes[dev], timeline[dev])
+        return replies, timeline, failed, upload_bytes
 
     def _replay_client(self, dev: int, samples: int, nbytes: float, row: dict) -> None:
         """Download the global model if the device lacks it, train, upload the update; note when each ends."""

@@ -88,18 +88,9 @@ class HierarchicalCoordinator(Coordinator):
         for site, strategy in enumerate(self.site_strategies):
             selected = self._select(site)
             base = self.site_arrays[site]
-            replies = self.fleet.train(strategy, edge_round, selected, ArrayRecord(base), config) if selected else {}
-            timeline = {d: {"round": edge_round, "device": d, "profile": world.devices[d].profile.name,
-                            "start_s": start, "download_end_s": math.nan, "train_start_s": math.nan,
-                            "train_end_s": math.nan, "upload_end_s": math.nan, "deadline_s": deadline}
-                        for d in selected}
-            failed = {d for d in selected if d not in replies or replies[d].has_error()}
-            upload_bytes = {}
-            for dev in selected:
-                if dev not in failed:
-                    metrics = replies[dev].content["metrics"]
-                    upload_bytes[dev] = float(metrics["update-bytes"])
-                    self._replay_at_site(dev, site, int(metrics["num-examples"]), upload_bytes[dev], timeline[dev])
+            replies, timeline, failed, upload_bytes = self._send_round(
+                strategy, edge_round, selected, base, config, start, deadline,
+                lambda dev, samples, nbytes, row, site=site: self._replay_at_site(dev, site, samples, nbytes, row))
             rounds.append((site, strategy, selected, base, replies, timeline, failed, upload_bytes))
         yield env.timeout(fed.round_deadline)
         for site, strategy, selected, base, replies, timeline, failed, upload_bytes in rounds:
