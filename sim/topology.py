@@ -115,10 +115,11 @@ class Topology:
         self.metro.out.append({})
         for g, group in enumerate(scenario.fleet):
             link = scenario.link_profile(group.link)
-            self.cells.append(Cell(g, f"{group.profile}/{link.name}", 0, link,
-                                   SharedLink(calendar, link.up_bps, f"{group.profile}/{link.name}/up"),
-                                   SharedLink(calendar, link.down_bps, f"{group.profile}/{link.name}/down"),
-                                   (0.0, 0.0), float("inf")))
+            name = f"{group.profile}/{link.name}"
+            if any(cell.name == name for cell in self.cells):  # two entries alike still have two cells: say which
+                name = f"{name}#{g}"
+            self.cells.append(Cell(g, name, 0, link, SharedLink(calendar, link.up_bps, f"{name}/up"),
+                                   SharedLink(calendar, link.down_bps, f"{name}/down"), (0.0, 0.0), float("inf")))
 
     def _build_sites(self, scenario: Scenario, calendar: Calendar, server_flops: float) -> None:
         for s, spec in enumerate(scenario.sites):

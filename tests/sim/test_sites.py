@@ -173,3 +173,14 @@ def test_forwarding_needs_two_sites():
     with pytest.raises(scenarios.ScenarioError, match=r"t.yaml: forwarding.kind: 'least-loaded' forwards between "
                                                       r"edge sites: declare two or more `sites:`"):
         scenarios.parse(data, "t.yaml")
+
+
+def test_two_alike_fleet_entries_keep_two_named_cells():
+    """Without sites each fleet entry has its own cell; two entries of the same profile and link must not share
+    a name in links.csv (their utilisation would be merged)."""
+    entry = dict(DEVICE, workload={"kind": "poisson", "rate": "1/s", "deadline": "100ms"})
+    world = World(scenarios.parse({"name": "alike", "duration": "10min", "policy": {"name": "edge"},
+                                   "fleet": [entry, dict(entry, count=3)], "federation": {"enabled": False}}, "a"))
+    names = [link.name for link in world.links()]
+    assert names == ["raspberry-pi-4/wifi/up", "raspberry-pi-4/wifi/down", "raspberry-pi-4/wifi#1/up",
+                     "raspberry-pi-4/wifi#1/down", "wan/up", "wan/down"]
