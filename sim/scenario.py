@@ -447,8 +447,9 @@ def _check_limits(scenario: Scenario, source: str) -> None:
         raise ScenarioError("\n".join(f"{source}: {path}: {message}" for path, message in found))
 
 
-def load(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file."""
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data, read in bounded size, depth and alias expansion (sim.limits); ScenarioError, one line
+    naming the file, when it cannot be read or parsed. Scenario and sweep files are both read by it."""
     path = Path(path)
     try:
         text = limits.read_bounded(path, limits.MAX_SCENARIO_BYTES, "file").decode("utf-8")
@@ -473,6 +474,13 @@ def load(path: str | Path) -> Scenario:
         if isinstance(exc, yaml.constructor.ConstructorError):  # well-formed, but no value edgefed can use
             raise ScenarioError(f"{path}: YAML value at {where} cannot be used: {problem}") from None
         raise ScenarioError(f"{path}: YAML syntax error at {where}: {problem}") from None
+    return data
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    path = Path(path)
+    data = read_yaml(path)
     # trace files are named relative to the scenario file
     for group in (data.get("fleet") or []) if isinstance(data, dict) and isinstance(data.get("fleet"), list) else []:
         if isinstance(group, dict) and isinstance(group.get("bandwidth_trace"), str):

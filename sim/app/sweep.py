@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import typer
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim import scenario as scenarios
@@ -201,15 +200,9 @@ def load(path: str | Path, out: str | Path | None = None) -> tuple[Path, list[Ru
     path = Path(path)
     source = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SweepError(f"{source}: file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise SweepError(f"{source}: cannot read: {exc.__class__.__name__}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise SweepError(f"{source}: YAML syntax error at {where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
+        data = scenarios.read_yaml(path)  # bounded as scenario files are (a billion laughs is refused at once)
+    except scenarios.ScenarioError as exc:
+        raise SweepError(str(exc)) from None
     if not isinstance(data, dict):
         raise SweepError(f"{source}: (top level): must be a mapping of sweep fields, got "
                          f"{'an empty file' if data is None else type(data).__name__}")

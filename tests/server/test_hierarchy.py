@@ -12,26 +12,9 @@ from server.model_cache import SiteModelCache
 from server.strategies import make_strategy
 from sim import scenario as scenarios
 from sim.world import World
+from tests.server.test_coordinator import FakeGrid, flower_task_identity  # noqa: F401  (autouse fixture)
 
 SITES = ("north", "east", "south")
-
-
-@pytest.fixture(autouse=True)
-def flower_task_identity(monkeypatch):
-    """Messages need a run id; Flower sets it inside a real ServerApp."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
-
-
-class FakeGrid:
-    def __init__(self, nodes):
-        self.nodes = nodes
-
-    def get_node_ids(self):
-        return list(self.nodes)
 
 
 class StandInFleet:

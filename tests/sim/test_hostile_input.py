@@ -370,3 +370,14 @@ def test_thousands_of_problems_are_listed_twenty_lines_then_counted():
     lines = _error(_changed(lambda d: d.update(fleet=[1] * 5000))).splitlines()
     assert len(lines) == scenarios.MAX_REPORTED + 1
     assert lines[-1] == "s.yaml: (top level): and 4,980 more problems"
+
+
+def test_a_sweep_file_is_read_with_the_same_bounds(tmp_path):
+    """Sweep files go through the scenario reader: a billion laughs in one is refused, not expanded."""
+    from sim.app import sweep
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(_billion_laughs("scenarios"))
+    with pytest.raises(sweep.SweepError) as refused:
+        sweep.load(path)
+    assert str(refused.value) == f"{path}: scenarios: expands to more than 20,000 YAML nodes through anchors and aliases"
