@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from plots.rundir import read_csv, scenario_name, summary
-from plots.style import GREY, figure, name_colours, save, time_unit
+from plots.style import GREY, figure, name_styles, save, time_unit
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -16,7 +16,8 @@ def _split(link: str) -> tuple[str, str]:
 
 
 def draw_link_utilisation(run_dir: Path):
-    """Busy fraction of every link per sample interval (%): colour per access link, solid uplink, dashed downlink."""
+    """Busy fraction of every link per sample interval (%): colour per access link, solid uplink, dashed downlink
+    (past 12 access links the colours come round with other line styles, so no two links look alike)."""
     links = read_csv(run_dir, "links.csv", floats=("time_s", "utilisation", "throughput_bps"))
     if links is None or not len(links["time_s"]):
         return None
@@ -24,15 +25,15 @@ def draw_link_utilisation(run_dir: Path):
     scale, xlabel = time_unit(span)
     names = sorted(set(links["link"]), key=lambda n: (_split(n)[0] == "wan", _split(n)))
     access = [_split(n)[0] for n in names if _split(n)[0] != "wan"]
-    colours = {**name_colours(access), "wan": GREY}
+    styles = {**name_styles(access, variants=2), "wan": [(GREY, "-"), (GREY, "--")]}
     fig, ax = figure(4.2, 2.6)
     for name in names:
         rows = links["link"] == name
         order = np.argsort(links["time_s"][rows])
         head, direction = _split(name)
+        colour, style = styles[head][direction == "down"]
         ax.plot(links["time_s"][rows][order] / scale, links["utilisation"][rows][order] * 100,
-                color=colours.get(head, GREY), linestyle="--" if direction == "down" else "-", linewidth=0.9,
-                label=name)
+                color=colour, linestyle=style, linewidth=0.9, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("link utilisation (% of interval busy)")
     ax.set_xlim(0, span / scale)

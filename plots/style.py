@@ -11,6 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # Okabe & Ito (2008), "Color Universal Design"; yellow last: weakest on white
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
+# series past Okabe-Ito's 8: four of Paul Tol's "muted" colours that differ from all eight (indigo, teal, olive, wine)
+SERIES_PALETTE = OKABE_ITO + ["#332288", "#44AA99", "#999933", "#882255"]
+# past the palette, the colours come round again with the next line style: (colour, style) stays distinct
+LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1)), (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2, 2, 2))]
 GREY = "#999999"
 TARGET_COLOURS = {"local": OKABE_ITO[0], "edge": OKABE_ITO[1], "cloud": OKABE_ITO[2]}
 COMPONENT_COLOURS = {"compute": OKABE_ITO[0], "radio_tx": OKABE_ITO[3], "radio_rx": OKABE_ITO[1],
@@ -46,8 +50,21 @@ def policy_marker(policy: str) -> str:
 
 
 def name_colours(names) -> dict[str, str]:
-    """Distinct colours for a run's device classes (sorted, so every figure of the run agrees)."""
-    return {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(sorted(set(names)))}
+    """Colours for a run's device classes (sorted, so every figure of the run agrees); distinct up to 12 names,
+    then repeating: where more may be drawn, use name_styles."""
+    return {name: SERIES_PALETTE[i % len(SERIES_PALETTE)] for i, name in enumerate(sorted(set(names)))}
+
+
+def name_styles(names, variants: int = 1) -> dict[str, list[tuple[str, object]]]:
+    """(colour, line style) for each of `variants` series per name (sorted), e.g. a link's uplink and downlink.
+
+    Name i has colour SERIES_PALETTE[i % 12]; its variants take consecutive line styles from a block that moves
+    on each time the palette comes round, so every (name, variant) pair differs from every other one up to
+    12 x len(LINE_STYLES) / variants names. Within the first 12 names, variant 0 is solid and variant 1 dashed."""
+    palette, styles = SERIES_PALETTE, LINE_STYLES
+    return {name: [(palette[i % len(palette)], styles[((i // len(palette)) * variants + v) % len(styles)])
+                   for v in range(variants)]
+            for i, name in enumerate(sorted(set(names)))}
 
 
 def time_unit(span_s: float) -> tuple[float, str]:
