@@ -137,9 +137,16 @@ def _shown_default(default: float | str) -> str:
 
 
 @app.command()
-def policies() -> None:
+def policies(markdown: bool = typer.Option(False, "--markdown", help="the built-in policies' reference page "
+                                                                   "instead (docs/policy-reference.md)")) -> None:
     """List the offload policies (built-in and installed): rule, parameters with defaults and meaning."""
     from sim.policies import describe
+
+    if markdown:
+        from sim.app.policy_reference import policy_markdown
+
+        typer.echo(policy_markdown(), nl=False)
+        return
 
     table = Table(title="offload policies (scenario: policy: {name: NAME, params: {...}})", show_lines=True)
     for column in ("name", "rule", "parameters (default: meaning)"):

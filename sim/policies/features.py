@@ -12,7 +12,7 @@ from sim.policies.base import CLOUD, EDGE, LOCAL
 from sim.policies.observation import Observation
 
 CLIP = 10.0
-# name and meaning of each entry, in order (README and the env's docstring show this table)
+# name and meaning of each entry, in order (docs/rl.md and the env's docstring list them)
 FEATURES = (
     ("latency_local", "estimated latency on the device / deadline (CPU wait + compute)"),
     ("latency_edge", "estimated latency at the edge / deadline (transfers, RTT, last seen edge wait, compute)"),

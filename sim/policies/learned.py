@@ -17,7 +17,7 @@ from sim.policies.base import BasePolicy, Param
 from sim.policies.features import FEATURES, features
 from sim.policies.observation import Observation
 
-# trained on scenarios/congested.yaml by examples/train_ppo.py (README: learned policies)
+# trained on scenarios/congested.yaml by examples/train_ppo.py (docs/rl.md)
 BUNDLED = "learned_congested.npz"
 
 

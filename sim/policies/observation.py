@@ -81,6 +81,6 @@ def staleness_rounds(obs: Observation, target: int) -> float:
 
     Forecast truth arrives only after the run, so no policy can measure its error online; a device's
     own model lags the servers' by the rounds it has not yet downloaded, and the servers always
-    serve the newest. (int8 on the device costs under 0.1% MSE here: see README, so it is ignored.)
+    serve the newest. (int8 on the device costs under 0.1% MSE here: see docs/models-and-validation.md, so it is ignored.)
     """
     return float(obs.server_version - obs.local_version) if target == LOCAL else 0.0

@@ -272,7 +272,7 @@ def test_bundled_scenarios_fit_in_4_gb_and_validate_in_milliseconds(path, monkey
 
 def test_the_city_scale_estimate_is_near_its_measured_peak():
     need = limits.estimate(scenarios.load(ROOT / "scenarios" / "city-scale.yaml"))
-    # README: 14.4M requests, 1.68 GB peak memory without federation (bench/scale.py)
+    # docs/sweeps.md: 14.4M requests, 1.68 GB peak memory without federation (bench/scale.py)
     assert need.requests == pytest.approx(14.4e6, rel=0.01)
     assert 1.2 * GB < need.bytes < 2.0 * GB
 

@@ -115,16 +115,16 @@ def test_a_new_module_in_a_policy_package_is_found(tmp_path, monkeypatch):
         registry_module.discover("more_policies")
 
 
-def test_the_readmes_example_policy_is_one_file_that_the_registry_finds(tmp_path, monkeypatch):
-    """README "Adding a policy": its snippet, dropped into a package, registers and decides by its rule."""
-    readme = (ROOT / "README.md").read_text()
-    snippet = readme.split("# sim/policies/edge_when_slow.py\n", 1)[1].split("```", 1)[0]
-    package = tmp_path / "readme_policies"
+def test_the_docs_example_policy_is_one_file_that_the_registry_finds(tmp_path, monkeypatch):
+    """docs/policies.md "Adding a policy": its snippet, dropped into a package, registers and decides by its rule."""
+    page = (ROOT / "docs" / "policies.md").read_text()
+    snippet = page.split("# sim/policies/edge_when_slow.py\n", 1)[1].split("```", 1)[0]
+    package = tmp_path / "docs_policies"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "edge_when_slow.py").write_text(snippet)
     monkeypatch.syspath_prepend(str(tmp_path))
-    entry = registry_module.discover("readme_policies")["edge-when-slow"]
+    entry = registry_module.discover("docs_policies")["edge-when-slow"]
     assert entry.params["factor"].default == 0.5
     policy = entry({"factor": 0.25}, np.random.default_rng(0))
     obs = policies.Observation()
