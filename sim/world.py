@@ -69,7 +69,7 @@ class World:
         self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference)
         # moving devices are placed in their first cell now, before anything reads their routes
         self.mobility = Mobility(self, stream(seed, "mobility")) if mobile else None
-        self.outages = Outages(self) if scenario.outages else None  # before Serving, which reads it
+        self.outages = Outages(self, stream) if scenario.outages else None  # before Serving, which reads it
         self.wan_rtt_s = scenario.cloud.wan_rtt
 
         # model versions: the servers hold the newest global model, each device the newest it downloaded
