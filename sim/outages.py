@@ -5,8 +5,8 @@
   server accepts nothing, and what it held is lost with it: no reply leaves it while it is down.
 - So a request whose path includes a dead component gets no reply in time. Its device notices only at the
   request's timeout (`timeouts.deadlines` of its deadlines): the request is recorded as `timeout`, the device
-  takes that target (a site, or the cloud) to answer a timeout late, so an estimating policy stops choosing it,
-  and probes it every `timeouts.probe_every` (a probe's bytes are not modelled). A probe is answered when every
+  takes that target (a site, or the cloud) to be unreachable (an infinite queue estimate), so an estimating
+  policy stops choosing it, and probes it every `timeouts.probe_every` (a probe's bytes are not modelled). A probe is answered when every
   component on the device's path to the target is up; the answer tells the device the queue there again. A
   stalled request that goes on after the repair arrives too late: only its radio work is booked.
 - Devices never read whether a component is up; only the simulator's records (outages.csv, summary.json) do.
@@ -27,6 +27,7 @@ from sim.topology import CLOUD_SITE
 
 UP_HOPS, DOWN_HOPS, ROUTE_SITE = 2, 3, 5  # positions in a route (sim.topology)
 DEV, ARRIVAL, ROUTE = 1, 6, 7  # positions in an in-flight request (sim.serving)
+UNREACHABLE_S = float("inf")  # the queue a device believes a target has that did not answer (policies avoid inf)
 OUTAGE_COLUMNS = ["component", "kind", "start_s", "end_s"]  # outages.csv (the timeline figure reads it)
 
 
@@ -129,19 +130,20 @@ class Outages:
 
     # --- what devices see -----------------------------------------------------------------------------
     def gave_up(self, request: list) -> None:
-        """A request had no reply by its timeout: its device takes the target to answer a timeout late and
-        starts probing it; the simulator books the timeout to the components on its path that were down."""
+        """A request had no reply by its timeout: its device takes the target to be unreachable and starts
+        probing it; the simulator books the timeout to the components on its path that were down."""
         self.timed_out += 1
         dev, route = request[DEV], request[ROUTE]
         self._attribute(dev, route, request[ARRIVAL])
         self.unreachable(dev, route[ROUTE_SITE])
 
     def unreachable(self, dev: int, site: int) -> None:
-        """Device `dev` found `site` (CLOUD_SITE: the cloud) not answering: a timeout-long queue, and probes."""
+        """Device `dev` found `site` (CLOUD_SITE: the cloud) not answering: an infinite queue estimate (no
+        answer is worse than any late one), and probes until one is answered."""
         if site == CLOUD_SITE:
-            self._cloud_seen(dev, self.timeout_s[dev])
+            self._cloud_seen(dev, UNREACHABLE_S)
         else:
-            self.topology.wait_seen[dev][site] = self.timeout_s[dev]
+            self.topology.wait_seen[dev][site] = UNREACHABLE_S
         if (dev, site) not in self.probing:
             self.probing.add((dev, site))
             self.calendar.at(self.env._now + self.probe_every_s, self._probe, (dev, site))
