@@ -10,7 +10,10 @@ from sim.limits import shown
 from sim.scenario_types import Duration, Strict
 
 KINDS = ("cell", "metro", "wan", "server")  # component "<kind>:<name>", plus the bare "cloud"
-MIN_MTTR_S = 1e-3  # a shorter repair is below the engine's sense of time (transfers take milliseconds)
+# random outages: shorter means are glitches, not outages, and would have the engine spend its time failing
+# (a 198-day run at the minimum mean draws about 17 million up/down times per entry)
+MIN_MEAN_S = 1.0
+MAX_OUTAGES = 10_000  # entries in `outages:` (each is a SimPy process)
 
 
 def _maybe(**kwargs) -> Any:
@@ -41,8 +44,8 @@ class Outage(Strict):
                 raise ValueError("a scheduled outage needs `at` and `for`; a random one `mtbf` and `mttr`")
         elif None in random:
             raise ValueError("a random outage needs both `mtbf` and `mttr`")
-        elif self.mttr < MIN_MTTR_S:
-            raise ValueError(f"mttr must be >= {MIN_MTTR_S * 1e3:g}ms, got {self.mttr:g}s")
+        elif min(self.mtbf, self.mttr) < MIN_MEAN_S:
+            raise ValueError(f"mtbf and mttr must be >= {MIN_MEAN_S:g}s, got {self.mtbf:g}s and {self.mttr:g}s")
         return self
 
     @property
@@ -105,6 +108,8 @@ def canonical(name: str, scenario: Any) -> str | None:
 
 def check(scenario: Any) -> tuple[str, str] | None:
     """The first (field path, problem) of the outages' component names, or None."""
+    if len(scenario.outages) > MAX_OUTAGES:
+        return "outages", f"at most {MAX_OUTAGES:,} entries, got {len(scenario.outages):,}"
     for i, outage in enumerate(scenario.outages):
         if canonical(outage.name, scenario) is not None:
             continue

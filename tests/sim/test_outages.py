@@ -47,6 +47,8 @@ def _error(outages: list, **changes) -> str:
     ({"component": "cloud", "at": "1s"},
      "o.yaml: outages[0]: a scheduled outage needs `at` and `for`; a random one `mtbf` and `mttr`"),
     ({"component": "cloud", "mtbf": "1h"}, "o.yaml: outages[0]: a random outage needs both `mtbf` and `mttr`"),
+    ({"component": "cloud", "mtbf": "1h", "mttr": "1ms"},
+     "o.yaml: outages[0]: mtbf and mttr must be >= 1s, got 3600s and 0.001s"),
 ])
 def test_a_bad_outage_is_one_line(entry, message):
     assert _error([entry]) == message
@@ -147,3 +149,16 @@ def test_a_scenario_without_outages_or_traces_refreshes_nothing_unless_told():
     assert World(scenarios.parse(_data(timeouts={"refresh": "always"}), "o")).estimates is not None
     assert World(scenarios.parse(_data(outages=[{"component": "cloud", "at": "1s", "for": "1s"}],
                                        timeouts={"refresh": "never"}), "o")).estimates is None
+
+
+def test_a_dead_metro_link_stalls_what_crosses_it_and_the_timeouts_are_booked_to_it():
+    world = World(scenarios.parse(_data(policy={"name": "edge", "params": {"site": 1}},  # s0's devices to s1
+                                        outages=[{"component": "metro:s0-s1", "at": "2min", "for": "3min"}]), "o"))
+    world.run()
+    t = world.table()
+    a, done = t["arrival_s"], t["arrival_s"] + t["latency_s"]
+    assert not np.any((t["dropped"] == 0) & (done > 120.0) & (done < 300.0))
+    assert np.all(t["dropped"][(a > 120.0) & (a < 296.0)] == TIMEOUT)  # the timeout: 4 x 1 s
+    parts = world.outages.summary()["components"]
+    assert parts["metro:s0-s1"]["timeouts"] == (t["dropped"] == TIMEOUT).sum() > 100
+    assert np.mean(t["dropped"][a > 300.0] == 0) == 1.0  # stalled flows go on: served again after the repair

@@ -227,7 +227,9 @@ def test_a_dead_cell_means_no_offloading_at_all_while_local_still_works():
     local = window & (t["target"] == 0) & served
     assert local.sum() > 0.95 * (window.sum() - offloaded.sum())
     assert world.outages.summary()["components"]["cell:c0"]["timeouts"] == (t["dropped"] == TIMEOUT).sum()
-    assert _resumed_within(t, 1, END, PROBE_S) == []
+    # bound 2 x probe_every: the uploads stalled on the cell finish at the repair with a slow sample, which
+    # the estimates' next look but one re-measures (the site's probe is answered within one period)
+    assert _resumed_within(t, 1, END, 2 * PROBE_S) == []
 
 
 # --- a slow spell: estimates that age -----------------------------------------------------------------------
