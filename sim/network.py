@@ -29,6 +29,13 @@ class SharedLink:
         self._wake = self._on_wake
         self.busy_s = 0.0  # time with at least one active flow
         self.bytes_carried = 0.0
+        self.down = False  # an outage (sim.outages): flows stall until the repair
+        self._rate_when_up = self.bytes_per_s
+
+    @property
+    def capacity_bps(self) -> float:
+        """The link's rate when it is up (a bandwidth trace's latest), whether or not it is down now."""
+        return self._rate_when_up * 8.0
 
     @property
     def active_flows(self) -> int:
@@ -44,11 +51,42 @@ class SharedLink:
 
     def set_capacity(self, capacity_bps: float) -> None:
         """Change the link rate from now on (a bandwidth trace); flows in progress keep their progress."""
+        self._rate_when_up = capacity_bps / 8.0
+        if self.down:  # the trace's rate applies from the repair on
+            return
         now = self.env._now
         self._advance(now)
         self.bytes_per_s = capacity_bps / 8.0
         if self._heap:
             self._wake_for_head(now)
+
+    def stall(self) -> None:
+        """The link goes down: its flows keep the bytes they got and wait, and new flows join them, until
+        resume() (TCP retransmitting into a dead link). Off the hot path: send is swapped on this instance only."""
+        if self.down:
+            return
+        self._advance(self.env._now)
+        self.down, self._rate_when_up, self.bytes_per_s = True, self.bytes_per_s, 0.0
+        self._generation += 1  # the pending wake-up is superseded: nothing finishes while down
+        self.send = self._send_stalled  # the instance attribute shadows the class's send
+
+    def resume(self) -> None:
+        """The link is repaired: its flows go on from where they stalled, at the rate it had (or a trace set)."""
+        if not self.down:
+            return
+        now = self.env._now
+        self._advance(now)
+        self.down, self.bytes_per_s = False, self._rate_when_up
+        del self.send
+        if self._heap:
+            self._wake_for_head(now)
+
+    def _send_stalled(self, nbytes: float, on_done: Callable[[object], None], token: object) -> None:
+        """send while the link is down: the flow joins the heap and waits for resume()."""
+        self._advance(self.env._now)
+        self._generation += 1
+        heappush(self._heap, (self._vtime + nbytes, self._generation, on_done, token))
+        self.bytes_carried += nbytes
 
     def counters(self) -> tuple[float, float]:
         """(busy seconds, bytes carried) so far, brought up to the current instant."""

@@ -1,69 +1,220 @@
-"""Server outages, and how devices find out: timeouts, then probes.
+"""Outages of cells, metro links, WAN links, edge servers and the cloud, and how devices find out.
 
-A server that is down accepts nothing: a request that reaches it gets no reply. Its device notices only at
-the request's timeout (a number of its deadlines, `timeouts.deadlines`); the request is then recorded as
-`timeout`, and the device takes the site's queue to be as long as the timeout, so an estimating policy stops
-choosing it. From then on the device probes that site every `timeouts.probe_every` (a probe's bytes and round
-trip are not modelled); the first answered probe tells it the site's queue again, and the site is chosen again
-as soon as it pays. Devices never read whether a server is up.
+- A dead link (a cell's uplink and downlink, both directions of a metro link, a site's WAN) stalls: its flows
+  keep the bytes they got and wait, new flows join them, and all go on at the repair (SharedLink.stall). A dead
+  server accepts nothing, and what it held is lost with it: no reply leaves it while it is down.
+- So a request whose path includes a dead component gets no reply in time. Its device notices only at the
+  request's timeout (`timeouts.deadlines` of its deadlines): the request is recorded as `timeout`, the device
+  takes that target (a site, or the cloud) to be unreachable (an infinite queue estimate), so an estimating
+  policy stops choosing it, and probes it every `timeouts.probe_every` (a probe's bytes are not modelled). A probe is answered when every
+  component on the device's path to the target is up; the answer tells the device the queue there again. A
+  stalled request that goes on after the repair arrives too late: only its radio work is booked.
+- Devices never read whether a component is up; only the simulator's records (outages.csv, summary.json) do.
+
+Random outages alternate exponential up times (mean `mtbf`) and down times (mean `mttr`) from the start of the
+run, each entry from its own random stream named after its component, so adding one shifts no other draw.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
+import numpy as np
+
+from sim.policies.base import CLOUD, FIRST_SITE
+from sim.scenario_outages import canonical
 from sim.topology import CLOUD_SITE
+
+UP_HOPS, DOWN_HOPS, ROUTE_SITE = 2, 3, 5  # positions in a route (sim.topology)
+DEV, ARRIVAL, ROUTE = 1, 6, 7  # positions in an in-flight request (sim.serving)
+UNREACHABLE_S = float("inf")  # the queue a device believes a target has that did not answer (policies avoid inf)
+OUTAGE_COLUMNS = ["component", "kind", "start_s", "end_s"]  # outages.csv (the timeline figure reads it)
+
+
+@dataclass(eq=False)  # hashed by identity: a part is one object
+class Component:
+    """One part that can fail: its links (stalled while down) or its server (an index into Outages.down)."""
+
+    name: str
+    links: tuple = ()
+    server: int | None = None
+    failures: int = 0  # outages in progress (scheduled and random ones may overlap)
+    repaired_at: float = -np.inf
+    timeouts: int = 0
+    windows: list = field(default_factory=list)  # [kind, start, end or None]
 
 
 class Outages:
-    """The outage schedule of one world (`outages:`), the servers' up/down state and the devices' probes."""
+    """The outages of one world (`outages:`): the components' up/down state, timeouts and the devices' probes."""
 
-    def __init__(self, world: Any):  # the sim.world.World being built (a type import back would be a cycle)
+    def __init__(self, world: Any, stream: Callable[[int, str], np.random.Generator]):
+        # world: the sim.world.World being built (a type import back would be a cycle); stream: sim.world.stream
         scenario, topology = world.scenario, world.topology
-        self.env, self.calendar = world.env, world.calendar
-        self.topology = topology
-        # down[site] for the edge sites, down[CLOUD_SITE] (the last entry) for the cloud
+        self.world, self.env, self.calendar, self.topology = world, world.env, world.calendar, topology
+        # down[site] for the edge servers, down[CLOUD_SITE] (the last entry) for the cloud: Serving reads it
         self.down = [False] * (len(topology.sites) + 1)
-        index = {site.name: site.index for site in topology.sites}
-        index["cloud"] = CLOUD_SITE
-        self.windows = [(index[o.server], o.at, o.at + o.duration) for o in scenario.outages]
+        self.parts = self._components(topology)
+        self._part_of_link = {id(link): part for part in self.parts.values() for link in part.links}
+        self._part_of_server = {part.server: part for part in self.parts.values() if part.server is not None}
+        self.entries = []  # (component, at, for) or (component, mtbf, mttr, rng)
+        random_count: dict[str, int] = {}
+        for outage in scenario.outages:
+            part = self.parts[canonical(outage.name, scenario)]
+            if outage.random:
+                k = random_count[part.name] = random_count.get(part.name, -1) + 1
+                self.entries.append((part, outage.mtbf, outage.mttr, stream(scenario.seed, f"outages/{part.name}/{k}")))
+            else:
+                self.entries.append((part, outage.at, outage.duration))
         settings = scenario.timeouts
         self.timeout_s = [settings.deadlines * deadline for deadline in world.fleet.deadline_s]
         self.probe_every_s = settings.probe_every
-        self.timed_out = 0
-        self.probes = 0
-        self._probing: set[tuple[int, int]] = set()
+        self.cloud_wait_seen = [0.0] * world.n_devices  # the cloud's queue as each device last heard of it
+        self.timed_out = self.unattributed = self.probes = 0
+        self.probing: set[tuple[int, int]] = set()
 
+    @staticmethod
+    def _components(topology) -> dict[str, Component]:
+        parts = {"cloud": Component("cloud", server=CLOUD_SITE)}
+        for site in topology.sites:
+            parts[f"server:{site.name}"] = Component(f"server:{site.name}", server=site.index)
+            parts[f"wan:{site.name}"] = Component(f"wan:{site.name}", (site.wan_up, site.wan_down))
+        for cell in topology.cells:
+            parts[f"cell:{cell.name}"] = Component(f"cell:{cell.name}", (cell.up, cell.down))
+        for a, out in enumerate(topology.metro.out):
+            for b, (link, _) in sorted(out.items()):
+                if a < b:
+                    name = f"metro:{topology.sites[a].name}-{topology.sites[b].name}"
+                    parts[name] = Component(name, (link, topology.metro.out[b][a][0]))
+        return parts
+
+    # --- failing and repairing ------------------------------------------------------------------------
     def start(self) -> None:
-        for server, start, end in self.windows:
-            self.env.process(self._switch(server, start, end))
+        for entry in self.entries:
+            self.env.process(self._random(*entry) if len(entry) == 4 else self._scheduled(*entry))
 
-    def _switch(self, server: int, start: float, end: float):
-        if start > self.env.now:
-            yield self.env.timeout(start - self.env.now)
-        self.down[server] = True
-        yield self.env.timeout(end - self.env.now)
-        self.down[server] = False
+    def _scheduled(self, part: Component, at: float, duration: float):
+        if at > self.env.now:
+            yield self.env.timeout(at - self.env.now)
+        window = self._fail(part, "scheduled")
+        yield self.env.timeout(duration)
+        self._repair(part, window)
 
-    def gave_up(self, dev: int, site: int) -> None:
-        """Device `dev` timed out on `site`: it takes the queue there to be a timeout long, and starts probing."""
+    def _random(self, part: Component, mtbf: float, mttr: float, rng: np.random.Generator):
+        while True:
+            yield self.env.timeout(rng.exponential(mtbf))
+            window = self._fail(part, "random")
+            yield self.env.timeout(rng.exponential(mttr))
+            self._repair(part, window)
+
+    def _fail(self, part: Component, kind: str) -> list:
+        window = [kind, self.env.now, None]
+        part.windows.append(window)
+        part.failures += 1
+        if part.failures == 1:
+            if part.server is not None:
+                self.down[part.server] = True
+            for link in part.links:
+                link.stall()
+        return window
+
+    def _repair(self, part: Component, window: list) -> None:
+        now = self.env.now
+        window[2] = now
+        part.failures -= 1
+        if part.failures == 0:
+            part.repaired_at = now
+            if part.server is not None:
+                self.down[part.server] = False
+            for link in part.links:
+                link.resume()
+
+    # --- what devices see -----------------------------------------------------------------------------
+    def gave_up(self, request: list) -> None:
+        """A request had no reply by its timeout: its device takes the target to be unreachable and starts
+        probing it; the simulator books the timeout to the components on its path that were down."""
         self.timed_out += 1
+        dev, route = request[DEV], request[ROUTE]
+        self._attribute(dev, route, request[ARRIVAL])
+        self.unreachable(dev, route[ROUTE_SITE])
+
+    def unreachable(self, dev: int, site: int) -> None:
+        """Device `dev` found `site` (CLOUD_SITE: the cloud) not answering: an infinite queue estimate (no
+        answer is worse than any late one), and probes until one is answered."""
         if site == CLOUD_SITE:
-            return  # devices keep no estimate of the cloud's queue: only the timeouts show it
-        self.topology.wait_seen[dev][site] = self.timeout_s[dev]
-        if (dev, site) not in self._probing:
-            self._probing.add((dev, site))
+            self._cloud_seen(dev, UNREACHABLE_S)
+        else:
+            self.topology.wait_seen[dev][site] = UNREACHABLE_S
+        if (dev, site) not in self.probing:
+            self.probing.add((dev, site))
             self.calendar.at(self.env._now + self.probe_every_s, self._probe, (dev, site))
+
+    def _attribute(self, dev: int, route: tuple, arrival: float) -> None:
+        topology = self.topology
+        path = (topology.up_link[dev], *route[UP_HOPS], *route[DOWN_HOPS], topology.down_link[dev])
+        parts = {self._part_of_link.get(id(link)) for link in path}
+        parts.add(self._part_of_server.get(route[ROUTE_SITE]))
+        blamed = [p for p in parts if p is not None and (p.failures or p.repaired_at > arrival)]
+        for part in blamed:
+            part.timeouts += 1
+        if not blamed:
+            self.unattributed += 1  # late for another reason (congestion), or down and up again unnoticed
 
     def _probe(self, key: tuple[int, int]) -> None:
         dev, site = key
         self.probes += 1
-        if self.down[site]:
+        if not self.route_up(dev, site):
             self.calendar.at(self.env._now + self.probe_every_s, self._probe, key)
             return
-        self._probing.discard(key)
-        self.topology.wait_seen[dev][site] = self.topology.sites[site].server.wait_s(self.env._now)
+        self.probing.discard(key)
+        now = self.env._now
+        if site == CLOUD_SITE:
+            self._cloud_seen(dev, self.topology.cloud_server.wait_s(now))
+        else:
+            self.topology.wait_seen[dev][site] = self.topology.sites[site].server.wait_s(now)
 
-    def summary(self) -> dict:
-        return {"timeouts": self.timed_out, "probes": self.probes,
-                "windows": [{"server": "cloud" if s == CLOUD_SITE else self.topology.sites[s].name,
-                             "start_s": start, "end_s": end} for s, start, end in self.windows]}
+    def route_up(self, dev: int, site: int) -> bool:
+        """Whether a probe from device `dev` to `site` (CLOUD_SITE: the cloud) would be answered now."""
+        topology = self.topology
+        route = topology.routes[dev][CLOUD if site == CLOUD_SITE else FIRST_SITE + site]
+        if route is None or self.down[site]:
+            return False
+        # a device out of coverage (sim.mobility's NoCoverage link, no `down`) gets no answer either
+        path = (topology.up_link[dev], topology.down_link[dev], *route[UP_HOPS], *route[DOWN_HOPS])
+        return not any(getattr(link, "down", True) for link in path)
+
+    def _cloud_seen(self, dev: int, wait_s: float) -> None:
+        self.cloud_wait_seen[dev] = wait_s
+        self.world.serving.cloud_wait_seen(dev, wait_s)
+
+    # --- records ------------------------------------------------------------------------------------
+    def rows(self, until_s: float | None = None) -> list[dict]:
+        """outages.csv: one row per outage that began in the run, its end cut at `until_s` (default: the run's end)."""
+        until_s = self.world.duration_s if until_s is None else until_s
+        rows = [{"component": part.name, "kind": kind, "start_s": start,
+                 "end_s": min(end, until_s) if end is not None else until_s}
+                for part in self.parts.values() for kind, start, end in part.windows if start < until_s]
+        return sorted(rows, key=lambda r: (r["start_s"], r["component"]))
+
+    def summary(self, until_s: float | None = None) -> dict:
+        """summary.json's `outages`: per failed component its down time (overlaps counted once) and timeouts."""
+        until_s = self.world.duration_s if until_s is None else until_s
+        components = {}
+        for part in self.parts.values():
+            if part.windows or part.timeouts:
+                components[part.name] = {"down_s": _union_s([(s, e if e is not None else until_s)
+                                                              for _, s, e in part.windows], until_s),
+                                         "outages": len([w for w in part.windows if w[1] < until_s]),
+                                         "timeouts": part.timeouts}
+        return {"timeouts": self.timed_out, "timeouts_unattributed": self.unattributed, "probes": self.probes,
+                "components": components, "windows": self.rows(until_s)}
+
+
+def _union_s(windows: list[tuple[float, float]], until_s: float) -> float:
+    """Total length of the union of [start, end) windows, cut at until_s."""
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(windows):
+        end = min(end, until_s)
+        if end > max(start, reach):
+            total += end - max(start, reach)
+        reach = max(reach, end)
+    return total

@@ -6,9 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer
 
-from sim import limits
+from sim import limits, scenario_outages
 from sim.catalogue import EDGE_SERVER, WAN
 from sim.limits import shown
+from sim.scenario_outages import Outage, Timeouts  # noqa: F401  (sim.scenario reads them from here)
 from sim.scenario_types import Bitrate, Duration, Strict
 
 MAX_SITES = 1000  # a site is a server, its cells and its WAN: a metro area has tens to hundreds
@@ -66,33 +67,14 @@ class Forwarding(Strict):
     threshold: Duration = Field(default=0.05, description="threshold: queue wait above which a site forwards")
 
 
-class Outage(Strict):
-    """A server switched off for an interval: it accepts nothing, and what reaches it gets no reply."""
-
-    server: str = Field(description="`cloud`, or an edge site's name (`edge` in a scenario without sites)")
-    at: Duration = Field(description="when it goes down")
-    duration: Duration = Field(alias="for", description="how long it stays down")
-
-    model_config = Strict.model_config | {"populate_by_name": True, "serialize_by_alias": True}
-
-
-class Timeouts(Strict):
-    """How devices notice outages: a request with no reply by its timeout is given up; a device that timed out
-    on a site probes it every `probe_every` until a probe is answered (its queue then known again)."""
-
-    deadlines: float = Field(default=4.0, gt=0, le=1000, description="timeout = this many of the request's deadlines")
-    probe_every: Duration = 10.0
-
-
 def check(scenario: Any) -> tuple[str, str] | None:
     """The first (field path, problem) of a sim.scenario.Scenario's topology names and wiring, or None.
 
     (Typed Any: the Scenario model holds these sections, and a type import back would be an import cycle.)"""
     sites = scenario.sites
-    servers = ["cloud"] + ([s.name for s in sites] if sites else ["edge"])
-    for i, outage in enumerate(scenario.outages):
-        if outage.server not in servers:
-            return f"outages[{i}].server", f"unknown server {shown(outage.server)}; allowed: {', '.join(servers)}"
+    problem = scenario_outages.check(scenario)
+    if problem is not None:
+        return problem
     if scenario.forwarding.kind != "none" and len(sites) < 2:
         return "forwarding.kind", f"{scenario.forwarding.kind!r} forwards between edge sites: declare two or more " \
                                   "`sites:` (or use 'none')"

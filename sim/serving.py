@@ -54,7 +54,7 @@ class Serving:
         self._forward = topology.forward_candidates((world.up_bytes + world.down_bytes) * 8.0) \
             if topology.forwarding != "none" else None
         self._forward_threshold_s = topology.forward_threshold_s
-        # server outages (sim.outages): None in a world without them, which then pays one check per offload
+        # outages (sim.outages): None in a world without them, whose request path then runs no outage code at all
         self._outages = world.outages
         self._down = world.outages.down if world.outages is not None else None
         self._up_bytes, self._down_bytes = world.up_bytes, world.down_bytes
@@ -66,8 +66,12 @@ class Serving:
             self._on_hop_up_done
         self._hop_down_done, self._reply_at_access = self._on_hop_down_done, self._on_reply_at_access
         self._start_download, self._delivered = self._on_promoted_down, self._on_delivered
-        if self._outages is not None:  # a reply may come after its request was given up
+        # a server's reply leaves it over the route's hops, or straight onto the access link
+        self._leave_by_hops, self._leave_to_access = self._hop_down_done, self._reply_at_access
+        if self._outages is not None:  # instance attributes shadow the methods: the plain path stays as it was
             self._delivered, self._give_up = self._on_delivered_unless_given_up, self._on_timeout
+            self._at_server = self._at_server_unless_down
+            self._leave_by_hops, self._leave_to_access = self._leave_unless_down, self._leave_unless_down
 
     def start(self) -> None:
         """Feed the fleet's arrivals to the calendar: each calls arrive(device) at its time."""
@@ -171,7 +175,9 @@ class Serving:
         obs.access_rtt_s = self._access_rtt[dev]
         obs.up_bytes, obs.down_bytes = world.up_bytes, world.down_bytes
         home = self._topology.sites[self._home_site[dev]]
-        obs.wan_rtt_s, obs.wan_bps = home.wan_rtt_s, home.wan_up.bytes_per_s * 8.0
+        obs.wan_rtt_s, obs.wan_bps = home.wan_rtt_s, home.wan_up.capacity_bps  # its rate when up
+        if self._outages is not None:
+            obs.cloud_wait_s = self._outages.cloud_wait_seen[dev]
         obs.home_site, obs.site_wait_s, obs.site_rtt_s, obs.site_compute_s, obs.site_metro_bps = \
             self._topology.site_estimates(dev)
         return obs
@@ -233,8 +239,6 @@ class Serving:
         Propagation is added after the server so FIFO order at the server is arrival order.
         """
         server, compute, _, down_hops, rtt, site = request[ROUTE]
-        if self._down is not None and self._down[site]:  # down: no reply ever comes (site -1: the cloud)
-            return
         if self._forward is not None and site >= 0 and len(request) == FORWARDED:  # not forwarded yet
             better = self._forward_target(site, server, compute, now)
             if better is not None:
@@ -249,8 +253,20 @@ class Serving:
             rec.model[row] = world.server_model
         elif world.global_version:
             rec.model_version[row] = world.global_version
-        self.calendar.at(now + (start - now + compute + rtt), self._hop_down_done if down_hops else
-                         self._reply_at_access, request)
+        self.calendar.at(now + (start - now + compute + rtt), self._leave_by_hops if down_hops else
+                         self._leave_to_access, request)
+
+    def _at_server_unless_down(self, request: list, now: float) -> None:
+        """_at_server in a world with outages: a server that is down accepts nothing (site -1: the cloud)."""
+        if not self._down[request[ROUTE][SITE]]:
+            Serving._at_server(self, request, now)  # the method: self._at_server is this function here
+
+    def _leave_unless_down(self, request: list) -> None:
+        """The reply leaves the server, unless the server went down meanwhile: what it held is lost with it
+        (the request's timeout records it)."""
+        if self._down[request[ROUTE][SITE]]:
+            return
+        (self._hop_down_done if request[ROUTE][DOWN_HOPS] else self._reply_at_access)(request)
 
     def _forward_target(self, site: int, server, compute: float, now: float) -> tuple | None:
         """The site this one passes a request to: the one expected to finish it first, metro included, if that
@@ -284,7 +300,15 @@ class Serving:
         if rec.latency_s[row] == rec.latency_s[row] or rec.dropped[row] != SERVED:  # answered (not NaN), or lost
             return
         rec.dropped[row] = TIMEOUT
-        self._outages.gave_up(request[DEV], request[ROUTE][SITE])
+        self._outages.gave_up(request)
+        if self._observe_outcome is not None:  # a learning policy learns that this choice cost a timeout
+            dev = request[DEV]
+            self._observe_outcome(request[TARGET], self._outages.timeout_s[dev], request[RADIO], False, row)
+
+    def cloud_wait_seen(self, dev: int, wait_s: float) -> None:
+        """What device `dev` now believes of the cloud's queue (sim.outages: a timeout, or a probe's answer)."""
+        if self._observing:
+            self._observations[dev].cloud_wait_s = wait_s
 
     def _on_delivered_unless_given_up(self, request: list) -> None:
         if self.recorder.dropped[request[ROW]] == TIMEOUT:  # too late: only the radio's work is booked

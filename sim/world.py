@@ -11,6 +11,7 @@ from clients.spec import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
 from sim import workload
 from sim.calendar import Calendar
 from sim.energy import FleetEnergy
+from sim.estimates import EstimateRefresh, refreshing
 from sim.fleet import Device, Fleet  # noqa: F401  (Device: sim.world.Device, as before)
 from sim.mobility import InterruptibleRadio, Mobility
 from sim.outages import Outages
@@ -69,7 +70,9 @@ class World:
         self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference)
         # moving devices are placed in their first cell now, before anything reads their routes
         self.mobility = Mobility(self, stream(seed, "mobility")) if mobile else None
-        self.outages = Outages(self) if scenario.outages else None  # before Serving, which reads it
+        self.outages = Outages(self, stream) if scenario.outages else None  # before Serving, which reads it
+        # stale estimates re-measured (sim.estimates): on with outages or bandwidth traces, unless told
+        self.estimates = EstimateRefresh(self) if refreshing(scenario) else None
         self.wan_rtt_s = scenario.cloud.wan_rtt
 
         # model versions: the servers hold the newest global model, each device the newest it downloaded
@@ -93,6 +96,8 @@ class World:
             self.mobility.start()
         if self.outages is not None:
             self.outages.start()
+        if self.estimates is not None:
+            self.estimates.start()
         for g, group in enumerate(scenario.fleet):
             if group.bandwidth_trace is not None:
                 env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))

@@ -16,6 +16,7 @@ from sim.app.interrupts import stop_ray_on_interrupt
 from sim.app.logs import quiet_imported_frameworks, ray_logging_level
 from sim.app.manifest import manifest
 from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
+from sim.outages import OUTAGE_COLUMNS
 from sim.app.summary import device_rows, kwh_errors, local_inference, summarize
 from sim.policies import TARGET_NAMES
 from sim.recorder import DROP_REASONS, SERVED
@@ -51,6 +52,7 @@ class RunResult:
     battery: list[dict] = field(default_factory=list)
     versions: list[dict] = field(default_factory=list)
     exclusions: list[dict] = field(default_factory=list)  # fleet groups left out of training (sim.memory)
+    outages: list[dict] | None = None  # outages.csv (sim.outages); None: the scenario declares none
     wall_s: float | None = None  # simulation and scoring, not writing the run directory
     pretrained_note: str = ""  # where the starting models came from (never in summary.json: a hit equals a miss)
 
@@ -248,13 +250,16 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
         summary["fl_excluded"] = {f"{r['profile']} ({r['model']})": r["reason"] for r in excluded}
     if world.mobility is not None:  # handovers, out-of-coverage seconds, requests lost for it
         summary["mobility"] = world.mobility.summary()
-    if world.outages is not None:  # the outage windows, requests given up at their timeout, probes sent
+    if world.outages is not None:  # per component its down time and timeouts, the windows, the probes sent
         summary["outages"] = world.outages.summary()
+    if world.estimates is not None:  # stale estimates re-measured (sim.estimates)
+        summary["estimate_probes"] = world.estimates.summary()
     if versions:
         summary["global_model_mse_by_version"] = [v["mse"] for v in versions if v["model"] == "edge"]
         summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}
     return RunResult(scenario, summary, table, rounds, device_rows(world), round_clients, world.link_samples,
-                     world.battery_samples, versions, excluded)
+                     world.battery_samples, versions, excluded,
+                     world.outages.rows() if world.outages is not None else None)
 
 
 def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.ndarray | None:
@@ -298,6 +303,8 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
                             ("versions", result.versions), ("exclusions", result.exclusions)):
             if table:
                 write_csv(staging / f"{name}.csv", table, list(table[0]))
+        if result.outages is not None:  # written even when no random outage happened: the run had the risk
+            write_csv(staging / "outages.csv", result.outages, OUTAGE_COLUMNS)
         if plots:
             from plots import render_run
 

@@ -7,13 +7,14 @@ sim/envs/export.py writes one from an SB3 policy; examples/train_ppo.py trains a
 """
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim.policies.base import BasePolicy, Param
+from sim.policies.base import CLOUD, EDGE, BasePolicy, Param
 from sim.policies.features import FEATURES, features
 from sim.policies.observation import Observation
 
@@ -55,4 +56,8 @@ class Learned(BasePolicy):
         *hidden, (w_out, b_out) = self.layers
         for w, b in hidden:
             x = np.tanh(w @ x + b)
-        return int(np.argmax(w_out @ x + b_out))
+        score = w_out @ x + b_out
+        if obs.edge_wait_s == math.inf or obs.cloud_wait_s == math.inf:  # a target that timed out (sim.outages):
+            score[[t for t, wait in ((EDGE, obs.edge_wait_s), (CLOUD, obs.cloud_wait_s)) if wait == math.inf]] = \
+                -math.inf  # its features are clipped, so the model cannot tell; never choose it till a probe answers
+        return int(np.argmax(score))

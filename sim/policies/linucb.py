@@ -1,12 +1,17 @@
 """LinUCB: a contextual bandit that learns which target pays off from each request's outcome (Li et al. 2010)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from sim.policies.base import CLOUD, EDGE, LOCAL, BasePolicy, Param
 from sim.policies.observation import Observation
+
+# a target believed unreachable (an infinite latency estimate: sim.outages) enters the context at this many
+# deadlines, past any answer worth having; the arm itself is not chosen until a probe is answered
+UNREACHABLE_DEADLINES = 10.0
 
 
 class LinUCB(BasePolicy):
@@ -29,17 +34,23 @@ class LinUCB(BasePolicy):
         self.b = np.zeros((3, self.DIM))
         self.pending: dict[int, tuple[np.ndarray, float]] = {}  # request -> (context, deadline) until its outcome
 
-    def _context(self, obs: Observation) -> np.ndarray:
+    def _context(self, obs: Observation, latency: tuple[float, float, float]) -> np.ndarray:
         scale = max(obs.deadline_s, 1e-6)
-        latency, energy = obs.latency_estimates_s(), obs.energy_estimates_j()
+        energy = obs.energy_estimates_j()
+        if latency[EDGE] == math.inf or latency[CLOUD] == math.inf:  # a target that timed out (sim.outages)
+            latency = tuple(x if x < math.inf else UNREACHABLE_DEADLINES * scale for x in latency)
         return np.array([1.0, latency[LOCAL] / scale, latency[EDGE] / scale, latency[CLOUD] / scale, energy[LOCAL],
                          energy[EDGE], obs.battery_soc, obs.cpu_wait_s / scale])
 
     def decide(self, obs: Observation) -> int:
-        x = self._context(obs)
+        latency = obs.latency_estimates_s()
+        x = self._context(obs, latency)
         theta = np.einsum("aij,aj->ai", self.a_inv, self.b)
         width = np.sqrt(np.einsum("i,aij,j->a", x, self.a_inv, x))
-        target = int(np.argmax(theta @ x + self.alpha * width))
+        score = theta @ x + self.alpha * width
+        if latency[EDGE] == math.inf or latency[CLOUD] == math.inf:  # never an arm the device cannot reach
+            score[[target for target in (EDGE, CLOUD) if latency[target] == math.inf]] = -math.inf
+        target = int(np.argmax(score))
         self.pending[obs.request] = (x, obs.deadline_s)
         return target
 

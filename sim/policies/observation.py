@@ -10,7 +10,7 @@ class Observation:
     __slots__ = ("now", "device", "group", "deadline_s", "battery_soc", "cpu_wait_s", "compute_s", "up_bytes",
                  "down_bytes", "up_bps", "down_bps", "access_rtt_s", "wan_rtt_s", "wan_bps", "edge_wait_s",
                  "compute_w", "radio", "radio_idle_s", "local_version", "server_version", "request", "home_site",
-                 "site_wait_s", "site_rtt_s", "site_compute_s", "site_metro_bps")
+                 "site_wait_s", "site_rtt_s", "site_compute_s", "site_metro_bps", "cloud_wait_s")
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -27,6 +27,8 @@ class Observation:
         self.wan_rtt_s = 0.0
         self.wan_bps = 1.0
         self.edge_wait_s = 0.0  # queue wait the edge server last reported to this device
+        # the cloud's: 0 until a request there times out (sim.outages), then what its probes answered
+        self.cloud_wait_s = 0.0
         self.group = 0  # the device's class (fleet entry)
         self.compute_w = 0.0  # device power above idle while computing
         self.radio = None  # the device's LinkProfile: promotion, tail and power coefficients
@@ -42,12 +44,14 @@ class Observation:
         self.site_metro_bps: tuple[float, ...] = (float("inf"),)  # the metro path's slowest hop (inf: own site)
 
     def latency_estimates_s(self) -> tuple[float, float, float]:
-        """Greedy estimate per target (local, edge, cloud): D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md)."""
+        """Greedy estimate per target (local, edge, cloud): D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md).
+
+        The cloud's W_queue is 0 (x + 0.0 is x: runs without outages keep their results) unless a timeout set it."""
         compute = self.compute_s
         transfer = self.up_bytes * 8.0 / self.up_bps + self.down_bytes * 8.0 / self.down_bps + self.access_rtt_s
         wan = (self.up_bytes + self.down_bytes) * 8.0 / self.wan_bps + self.wan_rtt_s
         return (self.cpu_wait_s + compute[LOCAL], transfer + self.edge_wait_s + compute[EDGE],
-                transfer + wan + compute[CLOUD])
+                transfer + wan + compute[CLOUD] + self.cloud_wait_s)
 
     def site_latency_estimates_s(self) -> list[float]:
         """latency_estimates_s's edge estimate for every site: the access transfer, the metro path at its

@@ -1,6 +1,8 @@
 """The oracle: a reference bound that no device could run, for judging the realisable policies."""
 from __future__ import annotations
 
+import math
+
 from sim.policies.base import CLOUD, EDGE, LOCAL, BasePolicy
 from sim.policies.observation import Observation
 
@@ -10,7 +12,7 @@ class Oracle(BasePolicy):
 
     For each target it computes the latency the request would see if nothing else arrived:
     the true CPU and server queues, the processor-sharing share of each link with this flow
-    added, radio promotion when the radio is idle past its tail.
+    added, radio promotion when the radio is idle past its tail; and whether each part is up (sim.outages).
     """
 
     name = "oracle"
@@ -19,7 +21,8 @@ class Oracle(BasePolicy):
         self.world = world
 
     def _transfer_s(self, link, nbytes: float) -> float:
-        return nbytes / (link.bytes_per_s / (link.active_flows + 1))
+        rate = link.bytes_per_s  # 0 while the link is down (sim.outages): the transfer would not finish
+        return nbytes / (rate / (link.active_flows + 1)) if rate > 0.0 else math.inf
 
     def decide(self, obs: Observation) -> int:
         world, dev, now = self.world, obs.device, obs.now
@@ -34,6 +37,10 @@ class Oracle(BasePolicy):
         wan = self._transfer_s(site.wan_up, obs.up_bytes)
         cloud = (up + wan + topology.cloud_server.wait_s(now + up + wan) + obs.compute_s[CLOUD] + obs.access_rtt_s
                  + obs.wan_rtt_s + self._transfer_s(site.wan_down, obs.down_bytes) + down)
+        down = world.outages.down if world.outages is not None else None
+        if down is not None:  # a dead server never answers
+            edge = math.inf if down[site.index] else edge
+            cloud = math.inf if down[-1] else cloud
         if local <= edge and local <= cloud:
             return LOCAL
         return EDGE if edge <= cloud else CLOUD
