@@ -30,6 +30,16 @@ SERVER, COMPUTE, UP_HOPS, DOWN_HOPS, RTT, SITE = range(6)
 class Serving:
     """Every request of a world from arrival to reply, on the world's calendar."""
 
+    # slots: past 30 attribute names CPython's instances leave their fast shared-key layout, and every self.x
+    # load on the request path costs ~10% more (it did here, at 38 names)
+    __slots__ = ("world", "env", "calendar", "recorder", "energy", "_decide", "_observe_outcome", "_observing",
+                 "_battery", "_cpu", "_local_compute", "_deadline", "_device_version", "_personal_version",
+                 "_up_bps", "_down_bps", "_access_rtt", "_up_link", "_down_link", "_routes", "_wait_seen",
+                 "_home_site", "_topology", "_forward", "_forward_threshold_s", "_outages", "_down", "_up_bytes",
+                 "_down_bytes", "_observations", "_arrivals", "_start_upload", "_uploaded", "_hop_up_done",
+                 "_last_up_done", "_hop_down_done", "_last_down_done", "_reply_at_access", "_start_download",
+                 "_delivered", "_give_up", "_serve_at", "_at_server", "_leave_by_hops", "_leave_to_access")
+
     # `world` is the sim.world.World being built (typed Any: World builds Serving, and a type import back would
     # be an import cycle); Serving reads only its public parts: env, calendar, recorder, energy, fleet, topology,
     # policy, request sizes and the model versions the servers hold
@@ -62,16 +72,23 @@ class Serving:
             if self._observing else []
         self._arrivals = arrivals
         # bound once: a callback is then a plain attribute load, not a new bound method per request
-        self._start_upload, self._uploaded, self._hop_up_done = self._on_promoted_up, self._on_uploaded, \
-            self._on_hop_up_done
-        self._hop_down_done, self._reply_at_access = self._on_hop_down_done, self._on_reply_at_access
+        # a hop that is not its route's last hands on to the next one; the last one to the server or the access link
+        self._start_upload, self._uploaded = self._on_promoted_up, self._on_uploaded
+        self._hop_up_done, self._last_up_done = self._on_hop_up_done, self._on_last_hop_up_done
+        self._hop_down_done, self._last_down_done = self._on_hop_down_done, self._on_last_hop_down_done
+        self._reply_at_access = self._on_reply_at_access
         self._start_download, self._delivered = self._on_promoted_down, self._on_delivered
+        # a request at its server is served there, or (forwarding) first offered to the neighbour sites
+        self._serve_at = self._serve if self._forward is None else self._serve_or_forward
+        self._at_server = self._serve_at
         # a server's reply leaves it over the route's hops, or straight onto the access link
-        self._leave_by_hops, self._leave_to_access = self._hop_down_done, self._reply_at_access
-        if self._outages is not None:  # instance attributes shadow the methods: the plain path stays as it was
+        self._leave_by_hops, self._leave_to_access = self._on_leaving_server, self._reply_at_access
+        if self._outages is not None:  # the plain path runs no outage code at all
             self._delivered, self._give_up = self._on_delivered_unless_given_up, self._on_timeout
             self._at_server = self._at_server_unless_down
             self._leave_by_hops, self._leave_to_access = self._leave_unless_down, self._leave_unless_down
+        else:
+            self._give_up = None
 
     def start(self) -> None:
         """Feed the fleet's arrivals to the calendar: each calls arrive(device) at its time."""
@@ -210,40 +227,37 @@ class Serving:
         self._up_link[request[DEV]].send(self._up_bytes, self._uploaded, request)
 
     def _on_uploaded(self, request: list) -> None:
-        """The request is through the access uplink: on over the route's next hop, or to its server."""
+        """The request is through the access uplink: on over the route's first hop, or to its server."""
         now = self.env._now
         self._access_hop_done(request, now, self._up_bytes, True, self._up_bps)
         hops = request[ROUTE][UP_HOPS]
         if hops:
             request[MARK] = now
-            hops[0].send(self._up_bytes, self._hop_up_done, request)
+            hops[0].send(self._up_bytes, self._hop_up_done if len(hops) > 1 else self._last_up_done, request)
         else:
             self._at_server(request, now)
 
     def _on_hop_up_done(self, request: list) -> None:
+        """A hop before the route's last one has carried the request: on over the next."""
         now = self.env._now
         request[TRANSFER] += now - request[MARK]
         hop = request[HOP] + 1
         hops = request[ROUTE][UP_HOPS]
-        if hop < len(hops):
-            request[HOP] = hop
-            request[MARK] = now
-            hops[hop].send(self._up_bytes, self._hop_up_done, request)
-        else:
-            request[HOP] = 0
-            self._at_server(request, now)
+        request[HOP] = hop
+        request[MARK] = now
+        hops[hop].send(self._up_bytes, self._hop_up_done if hop + 1 < len(hops) else self._last_up_done, request)
 
-    def _at_server(self, request: list, now: float) -> None:
+    def _on_last_hop_up_done(self, request: list) -> None:
+        now = self.env._now
+        request[TRANSFER] += now - request[MARK]
+        self._at_server(request, now)
+
+    def _serve(self, request: list, now: float) -> None:
         """Queue at the route's server (FIFO) and compute; the reply leaves after both RTT halves.
 
         Propagation is added after the server so FIFO order at the server is arrival order.
         """
         server, compute, _, down_hops, rtt, site = request[ROUTE]
-        if self._forward is not None and site >= 0 and len(request) == FORWARDED:  # not forwarded yet
-            better = self._forward_target(site, server, compute, now)
-            if better is not None:
-                self._forward_to(request, site, better, now)
-                return
         start = server.admit(now, compute)
         world, rec, row = self.world, self.recorder, request[ROW]
         if site >= 0:  # an edge server tells the device its queue with the reply
@@ -256,17 +270,28 @@ class Serving:
         self.calendar.at(now + (start - now + compute + rtt), self._leave_by_hops if down_hops else
                          self._leave_to_access, request)
 
+    def _serve_or_forward(self, request: list, now: float) -> None:
+        """With forwarding: an edge site passes a request it was sent (not one forwarded to it) on to the
+        neighbour expected to finish it first, when that beats serving it here."""
+        server, compute, _, _, _, site = request[ROUTE]
+        if site >= 0 and len(request) == FORWARDED:  # not forwarded yet
+            better = self._forward_target(site, server, compute, now)
+            if better is not None:
+                self._forward_to(request, site, better, now)
+                return
+        self._serve(request, now)
+
     def _at_server_unless_down(self, request: list, now: float) -> None:
-        """_at_server in a world with outages: a server that is down accepts nothing (site -1: the cloud)."""
+        """A world with outages: a server that is down accepts nothing (site -1: the cloud)."""
         if not self._down[request[ROUTE][SITE]]:
-            Serving._at_server(self, request, now)  # the method: self._at_server is this function here
+            self._serve_at(request, now)
 
     def _leave_unless_down(self, request: list) -> None:
         """The reply leaves the server, unless the server went down meanwhile: what it held is lost with it
         (the request's timeout records it)."""
         if self._down[request[ROUTE][SITE]]:
             return
-        (self._hop_down_done if request[ROUTE][DOWN_HOPS] else self._reply_at_access)(request)
+        (self._on_leaving_server if request[ROUTE][DOWN_HOPS] else self._reply_at_access)(request)
 
     def _forward_target(self, site: int, server, compute: float, now: float) -> tuple | None:
         """The site this one passes a request to: the one expected to finish it first, metro included, if that
@@ -292,7 +317,7 @@ class Serving:
         rec.site_choice[row] = to + 1
         request[HOP] = 0
         request[MARK] = now
-        up_hops[0].send(self._up_bytes, self._hop_up_done, request)
+        up_hops[0].send(self._up_bytes, self._hop_up_done if len(up_hops) > 1 else self._last_up_done, request)
 
     def _on_timeout(self, request: list) -> None:
         """No reply by the request's timeout: it is given up, and its device learns the site is not answering."""
@@ -316,19 +341,30 @@ class Serving:
             return
         self._on_delivered(request)
 
-    def _on_hop_down_done(self, request: list) -> None:
-        """The reply is at the next hop back towards the device (or, first, leaves the server)."""
-        now = self.env._now
+    def _on_leaving_server(self, request: list) -> None:
+        """The reply leaves the server over the first hop of the way back."""
         hops = request[ROUTE][DOWN_HOPS]
-        hop = request[HOP]
-        if hop:  # a hop has carried it
-            request[TRANSFER] += now - request[MARK]
-        if hop < len(hops):
-            request[HOP] = hop + 1
-            request[MARK] = now
-            hops[hop].send(self._down_bytes, self._hop_down_done, request)
+        request[MARK] = self.env._now
+        if len(hops) > 1:
+            request[HOP] = 0
+            hops[0].send(self._down_bytes, self._hop_down_done, request)
         else:
-            self._on_reply_at_access(request)
+            hops[0].send(self._down_bytes, self._last_down_done, request)
+
+    def _on_hop_down_done(self, request: list) -> None:
+        """A hop before the last one back has carried the reply: on over the next."""
+        now = self.env._now
+        request[TRANSFER] += now - request[MARK]
+        hop = request[HOP] + 1
+        hops = request[ROUTE][DOWN_HOPS]
+        request[HOP] = hop
+        request[MARK] = now
+        hops[hop].send(self._down_bytes, self._hop_down_done if hop + 1 < len(hops) else self._last_down_done,
+                       request)
+
+    def _on_last_hop_down_done(self, request: list) -> None:
+        request[TRANSFER] += self.env._now - request[MARK]
+        self._on_reply_at_access(request)
 
     def _on_reply_at_access(self, request: list) -> None:
         """The reply starts down the access link (after the radio's promotion if it went idle)."""
