@@ -72,6 +72,11 @@ class Dvfs:
         self._since: dict[int, float] = {}
         self._stalled_s: dict[int, float] = {}
         self._done_s: dict[int, float] = {}  # work executed by the last sample
+        # each device's step changes: from when (s), the local compute time (s) from then on; World.table() reads
+        # a row's compute time from them by its arrival time (a change at t is in force for arrivals at t: the
+        # governors are SimPy events, which go before the calendar's arrivals at equal times)
+        self._changed_at: dict[int, list[float]] = {}
+        self._compute_from: dict[int, list[float]] = {}
         flops = fleet.flops_per_inference
         for dev in self.governed:
             profile = fleet.devices[dev].profile
@@ -87,8 +92,8 @@ class Dvfs:
             self.transitions[dev], self._since[dev], self._stalled_s[dev], self._done_s[dev] = 0, 0.0, 0.0, 0.0
             self.step[dev] = -1
             self._apply(dev, self._first_step(self.governors[fleet.devices[dev].group], table))
+            self._changed_at[dev], self._compute_from[dev] = [-np.inf], [fleet.local_compute_s[dev]]
         self.serving = None
-        self.rows: np.ndarray | None = None  # per request row: the local compute time in force when it was decided
 
     @staticmethod
     def _first_step(governor: Any, table: PStates) -> int:
@@ -117,6 +122,8 @@ class Dvfs:
         self._since[dev] = now
         self.transitions[dev] += 1
         self._apply(dev, step)
+        self._changed_at[dev].append(now)
+        self._compute_from[dev].append(self.fleet.local_compute_s[dev])
         cpu, stall = self.fleet.cpu[dev], self.table[dev].transition_s
         if stall > 0.0:
             free_at = cpu.free_at  # a heap; max(t, now) + stall keeps its order
@@ -135,30 +142,33 @@ class Dvfs:
         return min(1.0, max(0.0, busy / (cpu.cores * window_s)))
 
     def _govern(self, group: int, members: list[int]):
-        """One fleet entry's ondemand or schedutil governor: sample, choose, set, every window."""
+        """One fleet entry's ondemand or schedutil governor: sample, choose, set, every window.
+
+        Once per window per device, so the loop is written for speed: ondemand's choice depends on the whole
+        percent of load only, so it is a lookup (101 entries, one table per fleet entry: one profile); the
+        device's step is set only when it changes."""
         governor = self.governors[group]
-        window = governor.sampling
+        window, steps = governor.sampling, self.table[members[0]].frequency_hz
+        ondemand = governor.name == "ondemand"
+        by_percent = [ondemand_step(steps, p / 100.0, governor.up_threshold) for p in range(101)]
+        cpus, stalled, done_s, current = self.fleet.cpu, self._stalled_s, self._done_s, self.step
         while True:
             yield self.env.timeout(window)
-            now = self.env.now
+            now = self.env._now
             for dev in members:
-                load, steps = self.load(dev, now, window), self.table[dev].frequency_hz
-                step = ondemand_step(steps, load, governor.up_threshold) if governor.name == "ondemand" \
-                    else schedutil_step(steps, load, self.step[dev])
-                self.set_step(dev, step, now)
+                cpu = cpus[dev]
+                done = cpu.busy_s + stalled[dev]
+                for t in cpu.free_at:
+                    if t > now:
+                        done -= t - now
+                load = (done - done_s[dev]) / (cpu.cores * window)
+                done_s[dev] = done
+                load = 0.0 if load < 0.0 else 1.0 if load > 1.0 else load
+                step = by_percent[int(load * 100.0 + 1e-9)] if ondemand else schedutil_step(steps, load, current[dev])
+                if step != current[dev]:
+                    self.set_step(dev, step, now)
 
     # --- wiring -----------------------------------------------------------------------------------
-    @property
-    def dynamic(self) -> bool:
-        return any(g is not None and g.name in DYNAMIC for g in self.governors)
-
-    def wrap(self, policy: Any) -> Any:
-        """The policy as the request path should call it: as it is, unless steps change during the run."""
-        if self.dynamic or getattr(policy, "sets_dvfs_step", False):
-            self.rows = np.full(1 << 12, np.nan)
-            return StepDecisions(policy, self)
-        return policy
-
     def start(self, serving: Any) -> None:
         """Start one governor process per fleet entry whose governor changes steps."""
         self.serving = serving
@@ -167,23 +177,21 @@ class Dvfs:
             if governor is not None and governor.name in DYNAMIC and members:
                 self.env.process(self._govern(g, members))
 
-    def note(self, row: int, dev: int) -> None:
-        """Request `row` of device `dev` is decided now: keep the local compute time in force."""
-        rows = self.rows
-        if row >= len(rows):
-            grown = np.full(max(2 * len(rows), row + 1), np.nan)
-            grown[:len(rows)] = rows
-            self.rows = rows = grown
-        rows[row] = self.fleet.local_compute_s[dev]
-
-    def local_compute_s(self, rows: slice, device: np.ndarray, static: np.ndarray) -> np.ndarray:
-        """Each row's local compute time: the one in force when it was decided, else its device's."""
-        if self.rows is None:
-            return static[device]
-        noted = np.full(len(device), np.nan)
-        part = self.rows[rows][:len(device)]
-        noted[:len(part)] = part
-        return np.where(np.isnan(noted), static[device], noted)
+    def local_compute_s(self, device: np.ndarray, arrival_s: np.ndarray, static: np.ndarray) -> np.ndarray:
+        """Each row's local compute time: the one in force at its arrival (its device's, if it never changed)."""
+        out = static[device]
+        changed = [dev for dev in self.governed if len(self._changed_at[dev]) > 1]
+        if not changed:
+            return out
+        out = out.copy()
+        order = np.argsort(device, kind="stable")
+        by_device = device[order]
+        for dev in changed:
+            lo, hi = np.searchsorted(by_device, [dev, dev + 1])
+            rows = order[lo:hi]
+            k = np.searchsorted(self._changed_at[dev], arrival_s[rows], side="right") - 1
+            out[rows] = np.asarray(self._compute_from[dev])[k]
+        return out
 
     def close(self, end_s: float) -> None:
         for dev in self.governed:
@@ -205,23 +213,20 @@ class Dvfs:
 
 
 class StepDecisions:
-    """The world's policy seen by the request path when steps change during a run: it notes each row's compute
-    time, and applies the step of a (target, step) decision before the request is served."""
-
-    uses_observation = True  # the row and device come with the observation
+    """A policy that sets steps, seen by the request path: the step of a (target, step) decision is applied
+    before the request is served, and the target goes on."""
 
     def __init__(self, policy: Any, dvfs: Dvfs):
         self.policy, self._dvfs = policy, dvfs
         self._decide = policy.decide
-        self._blind = not getattr(policy, "uses_observation", True)
+        self.uses_observation = True  # the device and the time come with the observation
         self.uses_outcomes = getattr(policy, "uses_outcomes", True)
 
     def decide(self, obs: Any) -> int:
-        decision = self._decide(None if self._blind else obs)
+        decision = self._decide(obs)
         if decision.__class__ is tuple:
             decision, step = decision
             self._dvfs.set_step(obs.device, step, obs.now)
-        self._dvfs.note(obs.request, obs.device)
         return decision
 
     def __getattr__(self, name: str) -> Any:  # name, observe, params, ...: the policy's own
@@ -230,9 +235,10 @@ class StepDecisions:
 
 def wrap_policy(dvfs: Dvfs | None, policy: Any) -> Any:
     """The policy the request path calls; a policy that sets steps needs devices with a table governor."""
+    sets_steps = getattr(policy, "sets_dvfs_step", False)
     if dvfs is not None:
-        return dvfs.wrap(policy)
-    if getattr(policy, "sets_dvfs_step", False):
+        return StepDecisions(policy, dvfs) if sets_steps else policy
+    if sets_steps:
         raise ValueError(f"policy {policy.name!r} sets DVFS steps: give the fleet entries a `governor:` whose "
                          "profile has a P-state table (e.g. raspberry-pi-4 with governor userspace at a frequency)")
     return policy

@@ -83,7 +83,7 @@ class World:
                                                                     stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
             self.policy.bind(self)
-        self.policy = dvfs.wrap_policy(self.dvfs, self.policy)  # itself, unless steps change during the run
+        self.policy = dvfs.wrap_policy(self.dvfs, self.policy)  # itself, unless it sets DVFS steps per request
         arrivals = workload.arrival_chunks(stream(seed, "workload"), fleet.workload_kind, fleet.request_rate,
                                            self.duration_s, bursty=fleet.bursts)
         expected = int(fleet.request_rate.sum() * self.duration_s * 1.05) + 16
@@ -175,7 +175,7 @@ class World:
             # an edge request names its site when it was not its device's own: chosen by the policy or forwarded (1 + site), else its device's own
             site = np.where(at_edge, np.where(chosen > 0, chosen - 1, home_of_row), CLOUD_SITE)
             served_site = np.maximum(site, 0)
-            local_s = local[dev] if self.dvfs is None else self.dvfs.local_compute_s(rows, dev, local)
+            local_s = local[dev] if self.dvfs is None else self.dvfs.local_compute_s(dev, arrival[rows], local)
             compute = np.where(tgt == LOCAL, local_s, np.where(at_edge, site_compute[served_site],
                                                                    topology.cloud_compute_s))
             derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute, 0.0)
