@@ -8,6 +8,7 @@ from clients.spec import ModelSpec, model_cost
 from sim import scenario as scenarios
 from sim.app.summary import device_rows
 from sim.catalogue import DEVICES
+from sim.energy import ACTIVE_COMPONENTS, COMPONENTS
 from sim.dvfs import nearest_step, ondemand_step, schedutil_step
 from sim.policies import EDGE, LOCAL
 from sim.world import REQUEST_COLUMNS, World
@@ -193,3 +194,26 @@ def test_a_bad_governor_is_one_line_naming_the_field(entry, message):
     with pytest.raises(scenarios.ScenarioError) as caught:
         scenarios.parse({"name": "d", "duration": "1min", "fleet": [group]}, "d.yaml")
     assert message in str(caught.value) and str(caught.value).startswith("d.yaml: fleet[0]")
+
+
+def test_energy_is_conserved_while_governors_change_steps():
+    """Components == battery drain for battery Pis whose steps change (ondemand; local-dvfs per request under
+    schedutil) until their batteries empty; every joule above idle is some request's."""
+    for policy, governor in (("random", {"name": "ondemand", "sampling": "500ms"}),
+                             ("local-dvfs", {"name": "schedutil", "sampling": "500ms"})):
+        world = _run(scenarios.parse({
+            "name": "c", "seed": 6, "duration": "3h",
+            "policy": {"name": policy, "params": {"p_local": 0.6, "p_edge": 0.2, "p_cloud": 0.2}
+                       if policy == "random" else {}},
+            "profiles": {"raspberry-pi-4": {"lstm_flops_per_s": 2e6}},  # 30 ms a forecast at the top step
+            "fleet": [{"profile": "raspberry-pi-4", "count": 3, "link": "wifi", "battery": "20kJ",
+                       "governor": governor, "workload": {"kind": "bursty", "rate": "5/s", "deadline": "60ms"}}],
+            "federation": {"enabled": False}}, "c.yaml"))
+        energy = world.energy
+        for dev in range(3):
+            components = sum(energy.spent[c][dev] for c in COMPONENTS)
+            assert components == pytest.approx(energy.capacity_j[dev] - energy.level_j[dev], rel=1e-9)
+        assert sum(energy.deaths) >= 1 and sum(world.dvfs.transitions.values()) > 10
+        table = world.recorder.table()
+        billed = np.sum(table["energy_compute_j"], dtype=np.float64) + np.sum(table["energy_radio_j"], dtype=np.float64)
+        assert billed == pytest.approx(sum(sum(energy.spent[c]) for c in ACTIVE_COMPONENTS), rel=1e-5)
