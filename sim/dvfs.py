@@ -133,16 +133,8 @@ class Dvfs:
         if self.serving is not None:
             self.serving.moved(dev)  # its observation's compute time and power follow the step
 
-    def load(self, dev: int, now: float, window_s: float) -> float:
-        """Share of the device's cores busy since the last sample (`window_s` ago)."""
-        cpu = self.fleet.cpu[dev]
-        backlog = sum(t - now for t in cpu.free_at if t > now)
-        done = cpu.busy_s + self._stalled_s[dev] - backlog
-        busy, self._done_s[dev] = done - self._done_s[dev], done
-        return min(1.0, max(0.0, busy / (cpu.cores * window_s)))
-
     def _govern(self, group: int, members: list[int]):
-        """One fleet entry's ondemand or schedutil governor: sample, choose, set, every window.
+        """One fleet entry's ondemand or schedutil governor: sample each device's load, choose, set, every window.
 
         Once per window per device, so the loop is written for speed: ondemand's choice depends on the whole
         percent of load only, so it is a lookup (101 entries, one table per fleet entry: one profile); the
