@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import bench_scenario  # noqa: E402  (bench/ is not a package)
+from engine import bench_scenario  # bench/ is not a package: found through sys.path
 
-from sim import scenario as scenarios  # noqa: E402
-from sim.world import World  # noqa: E402
+from sim import scenario as scenarios
+from sim.world import World
 
 
 def governed(scenario: scenarios.Scenario, governor: dict) -> scenarios.Scenario:

@@ -28,7 +28,7 @@ class Governor(Strict):
                                 description="ondemand: utilisation above which it jumps to the top step")
 
     @model_validator(mode="after")
-    def _fields_of_name(self) -> "Governor":
+    def _fields_of_name(self) -> Governor:
         if self.name == "userspace":
             if (self.cpu_scale is None) == (self.frequency is None):
                 raise ValueError("userspace needs exactly one of `cpu_scale:` (f / f_max) or `frequency:` (a step)")

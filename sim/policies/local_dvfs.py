@@ -13,7 +13,6 @@ class LocalDvfs(BasePolicy):
     # Mao, Zhang, Letaief, JSAC 2016). A device without a P-state table is served on the device as it is.
     name = "local-dvfs"
     sets_dvfs_step = True  # decide() returns (LOCAL, step index) for devices with a table (sim.dvfs)
-    params: dict = {}
 
     def bind(self, world) -> None:
         """Each governed device's local compute time per step and its transition latency (its own table)."""

@@ -8,8 +8,8 @@ from clients.spec import ModelSpec, model_cost
 from sim import scenario as scenarios
 from sim.app.summary import device_rows
 from sim.catalogue import DEVICES
-from sim.energy import ACTIVE_COMPONENTS, COMPONENTS
 from sim.dvfs import nearest_step, ondemand_step, schedutil_step
+from sim.energy import ACTIVE_COMPONENTS, COMPONENTS
 from sim.policies import EDGE, LOCAL
 from sim.world import REQUEST_COLUMNS, World
 
@@ -175,8 +175,8 @@ def test_local_dvfs_runs_at_the_slowest_step_that_meets_the_deadline():
 
 @pytest.mark.parametrize("entry, message", [
     ({"profile": "smartphone", "governor": {"name": "ondemand"}},
-     "fleet[0].governor: ondemand needs the profile's P-state table; 'smartphone' has none (profiles with one: "
-     "raspberry-pi-4)"),
+     ("fleet[0].governor: ondemand needs the profile's P-state table; 'smartphone' has none (profiles with one: "
+      "raspberry-pi-4)")),
     ({"governor": {"name": "userspace", "frequency": "1.2GHz"}},
      "fleet[0].governor.frequency: must be a step of raspberry-pi-4: 600MHz, 750MHz, 1000MHz, 1500MHz; got 1200MHz"),
     ({"governor": {"name": "performance"}, "cpu_scale": 0.5},

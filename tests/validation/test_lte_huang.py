@@ -42,7 +42,7 @@ def _play(world: World, trace: list[tuple[float, float, bool]]) -> float:
             if start > env.now:
                 yield env.timeout(start - env.now)
             done = env.event()
-            world.transfer(0, nbytes, uplink, lambda: done.succeed(), wan=False)
+            world.transfer(0, nbytes, uplink, done.succeed, wan=False)
             yield done
 
     env.process(player())
