@@ -44,7 +44,9 @@ class Fleet:
                 self.battery_j.append(group.battery if group.battery is not None else profile.battery_j)
                 self.harvest.append(Solar(group.harvest.peak) if group.harvest is not None else None)
                 self.revive_soc.append(group.battery_revive)
-                self.cpu_scale.append(group.cpu_scale)
+                governor = group.governor  # userspace at a cpu_scale is today's static scaling (sim.dvfs: the rest)
+                self.cpu_scale.append(governor.cpu_scale if governor is not None and not governor.uses_table
+                                      else group.cpu_scale)
                 self.deadline_s.append(load.deadline)
                 kinds.append(workload.KINDS[load.kind])
                 rates.append(load.rate)
@@ -53,9 +55,16 @@ class Fleet:
         self.workload_kind, self.request_rate = np.array(kinds), np.array(rates, dtype=float)
         self.bursts = tuple(np.array(bursts, float).T) if bursts else None
         self.cpu = [FifoServer(d.profile.cores) for d in self.devices]
-        # DVFS: a device clocked at a fraction s of f_max computes s times as fast
+        self.flops_per_inference = flops_per_inference
+        # DVFS: a device clocked at a fraction s of f_max computes s times as fast (sim.dvfs sets governed ones)
         self.flops_per_s = [d.profile.lstm_flops_per_s * s for d, s in zip(self.devices, self.cpu_scale)]
         self.local_compute_s = [flops_per_inference / speed for speed in self.flops_per_s]
+        for d in self.devices:  # an accelerator runs local inference and training: its rate, plus a cost per call
+            accelerator = d.profile.accelerator
+            if accelerator is not None:
+                self.flops_per_s[d.index] = accelerator.lstm_flops_per_s
+                self.local_compute_s[d.index] = accelerator.call_overhead_s + \
+                    flops_per_inference / accelerator.lstm_flops_per_s
         # the throughput each device last measured on its access link (EWMA), starting from the link's rate
         self.up_bps = [d.link.up_bps for d in self.devices]
         self.down_bps = [d.link.down_bps for d in self.devices]

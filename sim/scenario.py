@@ -9,12 +9,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from sim import limits, scenario_async, traces, scenario_hierarchy, scenario_mobility, scenario_topology
+from sim import limits, scenario_async, scenario_dvfs, traces, scenario_hierarchy, scenario_mobility, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
 from sim.limits import shown
 from sim.scenario_async import Availability, Staleness
 from sim.scenario_hierarchy import Hierarchy
+from sim.scenario_dvfs import Governor
 from sim.scenario_mobility import MobilityConfig
 from sim.scenario_topology import Forwarding, MetroLink, Outage, SiteConfig, Timeouts
 from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
@@ -90,6 +91,8 @@ class FleetGroup(Strict):
     cell: str | None = Field(default=None, exclude_if=lambda v: v is None)
     # with `sites:`: the entry's devices move and attach to the nearest cell of their link kind (sim.mobility)
     mobility: MobilityConfig | None = Field(default=None, exclude_if=lambda v: v is None)
+    # how the entry's CPUs pick a frequency step (sim.dvfs); omitted: the static cpu_scale, as always
+    governor: Governor | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_validator("bandwidth_trace")
     @classmethod
@@ -296,7 +299,7 @@ class Scenario(Strict):
             if group.link not in links:
                 raise _FieldError(f"fleet[{i}].link", f"unknown link {shown(group.link)}; allowed: {', '.join(links)}")
         problem = (scenario_topology.check(self) or scenario_mobility.check(self)
-                   or scenario_hierarchy.check(self) or scenario_async.check(self))
+                   or scenario_hierarchy.check(self) or scenario_async.check(self) or scenario_dvfs.check(self))
         if problem is None and self.federation.hierarchy is not None and self.federation.mode != "sync":
             problem = ("federation.mode", f"hierarchical FL runs synchronous edge and cloud rounds; allowed with "
                                           f"`hierarchy`: sync, got {self.federation.mode!r}")

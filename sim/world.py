@@ -8,7 +8,7 @@ import numpy as np
 import simpy
 
 from clients.spec import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
-from sim import workload
+from sim import dvfs, workload
 from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.estimates import EstimateRefresh, refreshing
@@ -67,6 +67,7 @@ class World:
         radio = InterruptibleRadio if mobile else FleetEnergy  # handovers delay transfers (sim.mobility)
         self.energy = radio([d.profile for d in self.devices], [d.link for d in self.devices], fleet.battery_j,
                             fleet.harvest, fleet.revive_soc, fleet.cpu_scale)
+        self.dvfs = dvfs.setup(self)  # accelerators' power; governed devices' first steps (None: no governor)
         self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference)
         # moving devices are placed in their first cell now, before anything reads their routes
         self.mobility = Mobility(self, stream(seed, "mobility")) if mobile else None
@@ -85,6 +86,7 @@ class World:
                                                                     stream(seed, "policy"))
         if hasattr(self.policy, "bind"):  # reference policies (the oracle) may read the true world state
             self.policy.bind(self)
+        self.policy = dvfs.wrap_policy(self.dvfs, self.policy)  # itself, unless it sets DVFS steps per request
         arrivals = workload.arrival_chunks(stream(seed, "workload"), fleet.workload_kind, fleet.request_rate,
                                            self.duration_s, bursty=fleet.bursts)
         expected = int(fleet.request_rate.sum() * self.duration_s * 1.05) + 16
@@ -92,6 +94,8 @@ class World:
         self.energy.recorder = self.recorder  # requests' radio joules, tails included, go to their rows
         self.serving = Serving(self, arrivals)
         self.serving.start()
+        if self.dvfs is not None:
+            self.dvfs.start(self.serving)
         if self.mobility is not None:
             self.mobility.start()
         if self.outages is not None:
@@ -122,6 +126,8 @@ class World:
                 progress(self.env.now)
         if self.scenario.output.links or self.scenario.output.battery:
             self._take_sample()
+        if self.dvfs is not None:
+            self.dvfs.close(self.duration_s)
         self.energy.close(self.duration_s)
         if self.mobility is not None:
             self.mobility.close(self.duration_s)
@@ -174,7 +180,8 @@ class World:
             # an edge request names its site when it was not its device's own: chosen by the policy or forwarded (1 + site), else its device's own
             site = np.where(at_edge, np.where(chosen > 0, chosen - 1, home_of_row), CLOUD_SITE)
             served_site = np.maximum(site, 0)
-            compute = np.where(tgt == LOCAL, local[dev], np.where(at_edge, site_compute[served_site],
+            local_s = local[dev] if self.dvfs is None else self.dvfs.local_compute_s(dev, arrival[rows], local)
+            compute = np.where(tgt == LOCAL, local_s, np.where(at_edge, site_compute[served_site],
                                                                    topology.cloud_compute_s))
             derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute, 0.0)
             # a forwarded request went to the forwarding site first, then on from there

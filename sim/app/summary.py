@@ -86,6 +86,8 @@ def device_rows(world) -> list[dict]:
     requests = np.bincount(table["device"], minlength=world.n_devices)
     served = np.bincount(table["device"][table["dropped"] == SERVED], minlength=world.n_devices)
     rows = []
+    dvfs = getattr(world, "dvfs", None)  # governors: steps changed and seconds at each frequency
+    frequencies = dvfs.frequencies_hz() if dvfs is not None else []
     for d in world.devices:
         row = {"device": d.index, "group": d.group, "profile": d.profile.name, "link": d.link.name,
                "requests": int(requests[d.index]), "served": int(served[d.index]),
@@ -94,5 +96,7 @@ def device_rows(world) -> list[dict]:
         for c in COMPONENTS:
             row[f"energy_{c}_j"] = world.energy.spent[c][d.index]
         row["energy_total_j"] = sum(world.energy.spent[c][d.index] for c in COMPONENTS)
+        if dvfs is not None:
+            row.update(dvfs.device_columns(d.index, frequencies))
         rows.append(row)
     return rows

@@ -18,6 +18,30 @@ _AT_LEAST_ONE = {"min": 1}
 
 
 @dataclass(frozen=True)
+class PStates:
+    """A CPU's frequency steps (ascending) and the whole device's power with one inference running at each.
+
+    The top step is the profile's lstm_flops_per_s; a step f computes f / f_top as fast (sim.dvfs)."""
+
+    name: str
+    frequency_hz: tuple[float, ...]
+    active_w: tuple[float, ...]
+    transition_s: float  # the CPU stalls this long when the step changes (cpufreq transition latency)
+    source: str
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """A GPU or NPU that runs the device's local inference: batch-1 rate, whole-device power, per-call cost."""
+
+    name: str
+    lstm_flops_per_s: float = field(metadata=_POSITIVE)
+    active_w: float = field(metadata=_POSITIVE)  # whole device with one inference running on the accelerator
+    call_overhead_s: float  # launch, copy in, copy out: paid by every call however small the model
+    source: str
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     """A class of edge device. SI units: FLOP/s, watts, bytes, joules."""
 
@@ -29,6 +53,8 @@ class DeviceProfile:
     ram_bytes: float = field(metadata=_POSITIVE)
     battery_j: float | None  # None: mains powered
     source: str
+    pstates: PStates | None = None  # optional: the DVFS governors need it (sim.dvfs)
+    accelerator: Accelerator | None = None  # optional: local inference runs on it
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,7 @@ class CatalogueError(ValueError):
 Profile = TypeVar("Profile")
 _NUMBER = re.compile(r"[-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)")
 _TYPES = {"float": float, "int": int, "float | None": float, "str": str}
+_NESTED = {"PStates | None": PStates, "Accelerator | None": Accelerator}
 
 
 def _number(value: Any, where: str) -> float:
@@ -112,16 +139,42 @@ def build(cls: type[Profile], name: str, entry: Any, where: str) -> Profile:
         raise CatalogueError(f"{where}: {name}: must be a mapping of fields, got {type(entry).__name__}")
     wanted = [f for f in fields(cls) if f.name != "name"]
     unknown = sorted(set(entry) - {f.name for f in wanted})
-    missing = [f.name for f in wanted if f.name not in entry]
+    missing = [f.name for f in wanted if f.name not in entry and str(f.type) not in _NESTED]
     if unknown or missing:
         problem = f"unknown field {unknown[0]!r}" if unknown else f"field {missing[0]!r} is missing"
         raise CatalogueError(f"{where}: {name}: {problem}; fields: {', '.join(f.name for f in wanted)}")
     values = {}
     for f in wanted:
-        value, optional = entry[f.name], str(f.type).endswith("| None")
-        values[f.name] = None if optional and value is None else \
-            _check(_TYPES[str(f.type)], value, f.metadata, f"{where}: {name}.{f.name}")
-    return cls(name=name, **values)
+        value, optional, at = entry.get(f.name), str(f.type).endswith("| None"), f"{where}: {name}.{f.name}"
+        if str(f.type) in _NESTED:  # an optional section of its own fields
+            nested = _NESTED[str(f.type)]
+            values[f.name] = value if value is None or isinstance(value, nested) else \
+                build(nested, f.name, value, f"{where}: {name}")
+        elif str(f.type) == "tuple[float, ...]":
+            values[f.name] = _steps(value, at)
+        else:
+            values[f.name] = None if optional and value is None else _check(_TYPES[str(f.type)], value, f.metadata, at)
+    built = cls(name=name, **values)
+    if isinstance(built, PStates):
+        _check_pstates(built, f"{where}: {name}")
+    return built
+
+
+def _steps(value: Any, where: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        raise CatalogueError(f"{where}: must be a non-empty list of numbers, got {value!r}")
+    return tuple(_check(float, v, _POSITIVE, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _check_pstates(table: PStates, where: str) -> None:
+    """Steps strictly ascending, one power per step, power not falling as the frequency rises."""
+    freq, power = table.frequency_hz, table.active_w
+    if len(freq) != len(power):
+        raise CatalogueError(f"{where}.active_w: needs one power per frequency step ({len(freq)}), got {len(power)}")
+    if any(b <= a for a, b in zip(freq, freq[1:])):
+        raise CatalogueError(f"{where}.frequency_hz: must be strictly ascending, got {list(freq)}")
+    if any(b < a for a, b in zip(power, power[1:])):
+        raise CatalogueError(f"{where}.active_w: must not fall as the frequency rises, got {list(power)}")
 
 
 def _read(file: str) -> dict:

@@ -15,7 +15,7 @@ from sim.policies import BasePolicy, Param
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILTIN = {"local", "edge", "cloud", "random", "greedy", "greedy-latency", "deadline-energy", "battery-threshold",
-           "lyapunov", "linucb", "oracle", "learned"}
+           "lyapunov", "linucb", "oracle", "learned", "local-dvfs"}
 registry_module = importlib.import_module("sim.policies.registry")  # sim.policies.registry is the function
 
 
