@@ -29,26 +29,13 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-import simpy
 from gymnasium import spaces
-from simpy.events import URGENT
 
 from sim import scenario as scenarios
 from sim.policies.base import EDGE, FIRST_SITE, LOCAL
 from sim.policies.features import CLIP, DIM, SITE_FEATURES, features, site_features
+from sim.envs.pause import Decision, EpisodeEnd, end_at
 from sim.world import World
-
-
-class _Decision(Exception):
-    """A request waits for the agent's action (raised out of the event loop)."""
-
-
-class _EpisodeEnd(Exception):
-    """Simulated time reached the scenario's duration."""
-
-
-def _end_episode(_: simpy.Event) -> None:
-    raise _EpisodeEnd
 
 
 class AgentPolicy:
@@ -82,7 +69,7 @@ class AgentPolicy:
 
     def decide(self, obs: Any) -> int:
         self.obs = obs
-        raise _Decision
+        raise Decision
 
     def observe(self, target: int, latency_s: float, energy_j: float, met_deadline: bool, request: int) -> None:
         # the recorded values, not the arguments: the run's cost is computed from the same columns
@@ -157,10 +144,7 @@ class OffloadEnv(gymnasium.Env):
         self.world = world = World(scenario, policy=agent)
         agent.attach(world)
         env = world.env
-        end = simpy.Event(env)  # URGENT: before anything else at the end time, as env.run(until=) does
-        end._ok, end._value = True, None
-        end.callbacks.append(_end_episode)
-        env.schedule(end, URGENT, world.duration_s)
+        end_at(env, world.duration_s)
         self._step_sim, self._dispatch = env.step, world.serving.dispatch
         self._routes = world.topology.routes
         self._running = self._advance()
@@ -204,9 +188,9 @@ class OffloadEnv(gymnasium.Env):
         try:
             while True:
                 step()
-        except _Decision:
+        except Decision:
             return True
-        except _EpisodeEnd:
+        except EpisodeEnd:
             self._finish()
             return False
 
