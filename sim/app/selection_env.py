@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
@@ -22,6 +21,7 @@ from clients.app import make_client_app
 from clients.model import build_model, get_arrays
 from server.coordinator import Coordinator
 from sim import scenario as scenarios
+from sim.app import pretrain_cache
 from sim.app.runner import _score_on_devices
 from sim.envs.selection import LAMBDA_ENERGY, SelectionEnv
 from sim.forecasts import device_config
@@ -84,13 +84,22 @@ def make_selection_env(scenario: str | Path | scenarios.Scenario, seed: int | No
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.WARNING)
     loaded = scenario if isinstance(scenario, scenarios.Scenario) else scenarios.load(scenario)
-    pretrained: dict[Any, tuple] = {}  # per episode seed: pretraining is the same every episode of a seed
+    pretrained: dict[str, tuple] = {}  # by pretraining key: the same for every episode of a seed
 
     def federation(world: World) -> Coordinator:
+        """The episode's coordinator; its starting models from the disk cache `edgefed run` shares
+        (sim.app.pretrain_cache: the same ClientApps and seeds train them), else pretrained here and stored."""
         scenario = world.scenario
         initial = get_arrays(build_model(scenario.models.edge.spec.dense, scenario.seed))
-        coordinator = Coordinator(world, InProcessFleet(scenario), initial, pretrained.get(scenario.seed))
-        pretrained[scenario.seed] = coordinator.pretrained
+        key = pretrain_cache.pretrain_key(scenario) if scenario.federation.pretrain.rounds else None
+        start = pretrained.get(key) if key else None
+        if key and start is None:
+            start = pretrain_cache.load(key)
+        coordinator = Coordinator(world, InProcessFleet(scenario), initial, start)
+        if key and key not in pretrained:
+            if start is None:
+                pretrain_cache.store(key, *coordinator.pretrained)
+            pretrained[key] = coordinator.pretrained
         return coordinator
 
     return SelectionEnv(scenario, federation, _score_on_devices(loaded), seed=seed, lambda_energy=lambda_energy)

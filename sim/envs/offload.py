@@ -18,7 +18,7 @@ next request needs a decision.
   Delayed credit: a step's reward is the cost of every outcome that completed during it (the request it
   decided, if local, and replies delivered before the next decision), plus the radio tails billed since to
   requests already credited (a tail is billed when the radio next starts, or at the end), so an episode's
-  return is exactly minus the run's cost up to float rounding; `info` names those requests.
+  return is minus the run's cost (equal up to float rounding); `info` names those requests.
   Requests still in flight when the episode ends are never credited (the run marks them unfinished).
 - episode: the scenario's duration; reset(seed=s) reruns the scenario with seed s, bit for bit.
 """
