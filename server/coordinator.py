@@ -12,7 +12,7 @@ from clients.pruning import compress_for_deployment
 from clients.compression import decode
 from clients.model import build_model, get_arrays
 from server.model_cache import SiteModelCache
-from server.selection import select
+from server.selection import candidates, select
 from server.strategies import make_strategy
 from sim import memory
 from sim.availability import make_availability
@@ -133,6 +133,9 @@ class Coordinator:
         self.availability = make_availability(self.settings.availability, world.n_devices,
                                               stream(world.scenario.seed, "availability"))
         self.version = 0
+        # None: the scenario's selection. Else a generator function of the candidates (server.selection) that
+        # yields SimPy events until it returns (devices, updates to keep): sim.envs.selection's agent
+        self.choose = None
         self.round_clients: list[dict] = []
         # flat FL with sites: new global models reach devices through their site's cache (server.model_cache)
         self.cache = SiteModelCache(world) if self.settings.edge_cache else None
@@ -163,7 +166,10 @@ class Coordinator:
         world, env, fed = self.world, self.world.env, self.settings
         start = env.now
         deadline = start + fed.round_deadline
-        selected, keep = select(world, fed, self.rng, self.availability)
+        if self.choose is None:
+            selected, keep = select(world, fed, self.rng, self.availability)
+        else:
+            selected, keep = yield from self.choose(candidates(world, self.availability))
         cached_before = (self.cache.wan_bytes, self.cache.wan_bytes_saved) if self.cache is not None else None
         config = {"sim-hour": int(start // 3600.0), "local-epochs": fed.local_epochs,
                   "learning-rate": fed.learning_rate, "train-span-hours": int(fed.train_span // 3600.0),

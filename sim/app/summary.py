@@ -14,6 +14,21 @@ def _finite_mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
+# the cost's weights, the defaults of edgefed/Offload-v0 (whose return is minus this cost: docs/rl.md)
+COST_LAMBDA_ENERGY = 1.0  # per joule of device energy billed to the request
+COST_MISS_PENALTY = 1.0  # per missed deadline
+
+
+def request_costs(table: dict[str, np.ndarray], served: np.ndarray, lambda_energy: float = COST_LAMBDA_ENERGY,
+                  miss_penalty: float = COST_MISS_PENALTY) -> np.ndarray:
+    """Each served request's cost: latency/deadline + lambda_energy x (compute + radio J) + miss_penalty x missed,
+    in float64 from the recorded float32 columns (sim.envs.offload credits exactly these terms)."""
+    latency = table["latency_s"][served].astype(np.float64)
+    deadline = table["deadline_s"][served].astype(np.float64)
+    energy = table["energy_compute_j"][served].astype(np.float64) + table["energy_radio_j"][served]
+    return latency / deadline + lambda_energy * energy + np.where(latency > deadline, miss_penalty, 0.0)
+
+
 def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[float]], rounds: list[dict],
               policy: str, seed: int, duration_s: float) -> dict:
     served = table["dropped"] == SERVED
@@ -46,6 +61,8 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
         "device_energy_per_request_j": device_active_j / count if count else None,
         "device_energy_j": device_total,
         "bytes_offloaded": float(table["bytes_up"][served].sum()),
+        # the summed cost of the served requests (request_costs): minus edgefed/Offload-v0's return
+        "cost": float(request_costs(table, served).sum()),
         "forecast_scored": int(both.sum()),
         "forecast_mse": _finite_mean(errors[both] ** 2),
         "forecast_mae": _finite_mean(np.abs(errors[both])),

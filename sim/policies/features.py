@@ -29,6 +29,13 @@ FEATURES = (
     ("staleness", "model versions the device's own model lags the servers' (0 without federation)"),
 )
 DIM = len(FEATURES)
+# with `sites:`, sim.envs appends these for every site k, in site order (the learned policy reads FEATURES only)
+SITE_FEATURES = (
+    ("site_latency", "estimated latency at site k / deadline (access transfer, metro at its slowest hop, last "
+                     "reported queue, compute, round trip)"),
+    ("site_wait", "queue wait site k last reported to the device / deadline"),
+    ("site_rtt", "round trip to site k (access link plus metro path) / deadline"),
+)
 
 
 def features(obs: Observation) -> np.ndarray:
@@ -43,3 +50,12 @@ def features(obs: Observation) -> np.ndarray:
     # clipped in Python: np.clip, or np.minimum with a scalar, costs more than the rest of this function
     # (timeit: 5.9 us per call with two ufuncs, 3.4 us like this)
     return np.array([CLIP if x > CLIP else x if x > 0.0 else 0.0 for x in raw], dtype=np.float32)
+
+
+def site_features(obs: Observation) -> list[float]:
+    """The per-site entries (SITE_FEATURES for site 0, then site 1, ...), each clipped to [0, CLIP]."""
+    scale = 1.0 / max(obs.deadline_s, 1e-6)
+    raw = []
+    for latency, wait, rtt in zip(obs.site_latency_estimates_s(), obs.site_wait_s, obs.site_rtt_s):
+        raw += (latency * scale, wait * scale, rtt * scale)
+    return [CLIP if x > CLIP else x if x > 0.0 else 0.0 for x in raw]

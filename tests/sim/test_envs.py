@@ -1,4 +1,4 @@
-"""sim.envs: edgefed/Offload-v0 passes gymnasium's checker, vectorises, reproduces episodes, credits the documented cost."""
+"""sim.envs: edgefed/Offload-v0 passes gymnasium's checker, vectorises, reproduces episodes, credits the run's cost."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +13,8 @@ from sim.envs.offload import OffloadEnv  # noqa: E402
 from sim.policies import BasePolicy, CLOUD, EDGE, LOCAL  # noqa: E402
 from sim.policies.features import DIM  # noqa: E402
 from sim.world import World  # noqa: E402
+from sim.app.summary import request_costs  # noqa: E402
+from sim.recorder import SERVED  # noqa: E402
 
 
 def small(seed: int = 4, duration: str = "30s") -> scenarios.Scenario:
@@ -80,63 +82,68 @@ def test_an_episode_spans_the_scenarios_duration_and_credits_every_served_reques
 
 
 class Cycling(BasePolicy):
-    """request k goes to target k mod 3, and every outcome's cost is added up (the env's formula, by hand)."""
+    """request k goes to target k mod 3."""
 
     name = ""
 
     def __init__(self):
         super().__init__(np.random.default_rng(0))
-        self.uses_outcomes, self.deadline, self.costs = True, {}, []
 
     def decide(self, obs):
-        self.deadline[obs.request] = obs.deadline_s
         return obs.request % 3
-
-    def observe(self, target, latency_s, energy_j, met_deadline, request):
-        self.costs.append(latency_s / self.deadline.pop(request) + 2.0 * energy_j + (0.0 if met_deadline else 5.0))
 
 
 def test_with_a_fixed_policy_the_env_runs_the_same_world_as_the_engine_and_its_return_is_minus_the_cost():
-    world = World(small(seed=6), policy=(cycling := Cycling()))
+    world = World(small(seed=6), policy=Cycling())
     world.run()
     env = OffloadEnv(small(), lambda_energy=2.0, miss_penalty=5.0)
-    _, rewards, _ = episode(env, 6)  # actions i mod 3: step i decides request i
+    _, rewards, infos = episode(env, 6)  # actions i mod 3: step i decides request i
     ours, theirs = env.world.recorder.table(), world.recorder.table()
     for column in ("target", "latency_s", "queue_s", "transfer_s", "energy_compute_j", "energy_radio_j", "dropped"):
         assert ours[column].tobytes() == theirs[column].tobytes(), column
     assert set(ours["target"].tolist()) == {LOCAL, EDGE, CLOUD}
-    assert rewards.sum() == pytest.approx(-sum(cycling.costs), rel=1e-12)
-    assert sum(cycling.costs) > 100.0
+    table = world.table()
+    costs = request_costs(table, table["dropped"] == SERVED, 2.0, 5.0)
+    # the same float64 terms, summed in another order (per step, tails credited apart): float rounding only
+    assert rewards.sum() == pytest.approx(-costs.sum(), rel=1e-12)
+    assert costs.sum() > 100.0
+    tails = sum(j for info in infos for _, j in info["tail_j"])
+    assert tails > 10.0  # LTE tails are most of the offloads' energy: credited, after their replies
 
 
 def test_the_first_local_step_is_rewarded_by_the_documented_formula():
     env = OffloadEnv(small(), lambda_energy=2.0, miss_penalty=5.0)
     env.reset(seed=4)
-    obs = env.world.serving._observations[env._agent.obs.device]
+    obs = env.decision
     compute_s, compute_w, deadline_s = obs.compute_s[LOCAL], obs.compute_w, obs.deadline_s
     _, reward, _, _, info = env.step(LOCAL)
     # nothing else was in flight: this request alone, on an idle CPU: latency is its compute time
     assert info["requests"] == [info["decided"]] == [0]
-    assert info["latency_s"] == [pytest.approx(compute_s, rel=1e-9)]
-    assert info["energy_j"] == [pytest.approx(compute_w * compute_s, rel=1e-12)]
-    assert info["deadline_met"] == [True]
-    assert reward == pytest.approx(-(compute_s / deadline_s + 2.0 * compute_w * compute_s))
+    assert info["latency_s"] == [pytest.approx(compute_s, rel=1e-6)]  # recorded in float32
+    assert info["energy_j"] == [pytest.approx(compute_w * compute_s, rel=1e-6)]
+    assert info["deadline_met"] == [True] and info["tail_j"] == []
     # by hand: a Pi 4 at 3.7 W above idle computes the request in 60.321 us, against a 100 ms deadline
     assert (compute_s, compute_w, deadline_s) == (6.0321e-05, 3.7, 0.1)
-    assert reward == pytest.approx(-(6.0321e-05 / 0.1 + 2.0 * 3.7 * 6.0321e-05), rel=1e-9)  # -0.00104958540
+    assert reward == pytest.approx(-(6.0321e-05 / 0.1 + 2.0 * 3.7 * 6.0321e-05), rel=1e-6)  # -0.00104958540
 
 
-def test_every_steps_reward_is_minus_the_cost_of_the_outcomes_its_info_names():
+def test_every_steps_reward_is_minus_the_cost_of_the_outcomes_and_tails_its_info_names():
     env = OffloadEnv(small(), lambda_energy=0.5, miss_penalty=5.0)
     _, rewards, infos = episode(env, 4, np.random.default_rng(0))
-    device, deadline = env.world.recorder.device, env.world.fleet.deadline_s
+    device = env.world.recorder.device
+    deadline = np.asarray(env.world.fleet.deadline_s, np.float32).tolist()  # as the table records it
     expected = [-sum(lat / deadline[device[r]] + 0.5 * e + (0.0 if met else 5.0)
                      for r, lat, e, met in zip(i["requests"], i["latency_s"], i["energy_j"], i["deadline_met"]))
-                for i in infos]
+                - 0.5 * sum(j for _, j in i["tail_j"]) for i in infos]
     assert rewards == pytest.approx(expected, rel=1e-12, abs=1e-15)
     misses = sum(not met for i in infos for met in i["deadline_met"])
     assert 0 < misses < len(rewards)  # random targets: the 1-core edge and LTE miss some, not all
     assert min(rewards) < -5.0
+    # every tail credited belongs to a request credited in an earlier step (or the same one)
+    seen: set[int] = set()
+    for i in infos:
+        seen.update(i["requests"])
+        assert {r for r, _ in i["tail_j"]} <= seen
 
 
 def _make(seed):
