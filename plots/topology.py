@@ -13,6 +13,9 @@ from plots.rundir import read_csv, scenario_name, topology
 from plots.style import GREY, figure, link_colour, name_colours, save
 
 SITE_MARKER = "s"
+# a day of random waypoint is a scribble: the map draws a few devices' first two hours (positions.csv has more)
+MAX_TRACES = 16
+TRACE_WINDOW_S = 2 * 3600.0
 
 
 def _static_label(cells: list[dict], site: int) -> str:
@@ -45,7 +48,8 @@ def _draw_metro(ax, doc: dict) -> list:
 
 
 def _draw_traces(ax, run_dir: Path, doc: dict) -> list:
-    """Each tracked moving device's path (thin) and its last position (dot), coloured by profile and link."""
+    """Up to MAX_TRACES tracked devices' paths over the run's first TRACE_WINDOW_S (thin) and where they were at
+    its end (dot), coloured by their cells' link kind (or by profile and link when kinds are shared)."""
     track = read_csv(run_dir, "positions.csv", floats=("time_s", "x_m", "y_m"))
     devices = read_csv(run_dir, "devices.csv")
     if track is None or not len(track["time_s"]) or devices is None:
@@ -60,8 +64,10 @@ def _draw_traces(ax, run_dir: Path, doc: dict) -> list:
     colours = ({f"{g['profile']} on {g['link']}": link_colour(g["link"]) for g in doc["moving"]}
                if len(links) == len(moving) else name_colours(moving))
     shown: dict[str, int] = {}
-    for dev in np.unique(track["device"].astype(int)).tolist():
-        rows = track["device"] == dev
+    tracked = np.unique(track["device"].astype(int))
+    window = min(TRACE_WINDOW_S, float(doc["duration_s"]))
+    for dev in tracked[np.linspace(0, len(tracked) - 1, min(MAX_TRACES, len(tracked))).astype(int)].tolist():
+        rows = (track["device"] == dev) & (track["time_s"] <= window)
         order = np.argsort(track["time_s"][rows], kind="stable")
         x, y = track["x_m"][rows][order], track["y_m"][rows][order]
         kind = kind_of.get(dev, "?")
@@ -70,8 +76,12 @@ def _draw_traces(ax, run_dir: Path, doc: dict) -> list:
         ax.plot(x, y, color=colour, linewidth=0.3, alpha=0.5, zorder=3, label="_trace")
         ax.plot(x[-1:], y[-1:], "o", color=colour, markersize=1.8, zorder=4, label="_end")
     return [Line2D([], [], color=colours.get(k, GREY), linewidth=0.8, marker="o", markersize=2,
-                   label=f"{k}: trace, last position ({n} of {moving.get(k, n)} moving)")
+                   label=f"{k}: {n} of {moving.get(k, n)} moving, {_hours(window)} trace and end")
             for k, n in sorted(shown.items())]
+
+
+def _hours(seconds: float) -> str:
+    return f"first {seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
 
 
 def draw_topology_map(run_dir: Path):

@@ -17,7 +17,7 @@ from plots.report import write_report
 from plots.rundir import outage_windows, read_csv
 from plots.site_load import busy_share_series, draw_site_load, request_counts, sample_share
 from plots.timeline import coverage_series, draw_incident_timeline
-from plots.topology import draw_topology_map, topology_figures
+from plots.topology import MAX_TRACES, draw_topology_map, topology_figures
 from sim import scenario as scenarios
 from sim.app.runner import collect, write_run
 from sim.world import World
@@ -96,11 +96,11 @@ def test_the_map_shows_every_site_cell_and_tracked_device(city):
     circles = [p for p in ax.patches if isinstance(p, Circle)]
     assert sorted(c.radius for c in circles) == [100.0] * 3 + [900.0] * 3
     tracked = len(np.unique(read_csv(run_dir, "positions.csv")["device"]))
-    assert len([line for line in ax.lines if line.get_label() == "_trace"]) == tracked == 20
+    assert tracked == 20 and len([line for line in ax.lines if line.get_label() == "_trace"]) == MAX_TRACES == 16
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[0] == "edge site (3)" and "metro link" in labels
     assert {"lte cell coverage", "wifi cell coverage"} <= set(labels)
-    assert "smartphone on lte: trace, last position (20 of 20 moving)" in labels
+    assert "smartphone on lte: 16 of 20 moving, 15 min trace and end" in labels
 
 
 def test_handovers_csv_matches_the_summary(city):
