@@ -100,8 +100,8 @@ Window = tuple[str, str, float, float]  # (component, kind, start s, end s)
 
 
 def outage_windows(run_dir: Path) -> list[Window]:
-    """Every outage of the run: outages.csv (component, kind, start_s, end_s) when the run wrote it, else the
-    server outages of its scenario.yaml (`outages: [{server, at, for}]`)."""
+    """Every outage of the run: outages.csv (component, kind: scheduled or random, start_s, end_s) when the run
+    wrote it, else the scheduled server outages of its scenario.yaml (`outages: [{server, at, for}]`)."""
     table = read_csv(run_dir, "outages.csv", floats=("start_s", "end_s"))
     if table is not None:
         return [(str(c), str(k), float(a), float(b)) for c, k, a, b in
@@ -113,7 +113,9 @@ def outage_windows(run_dir: Path) -> list[Window]:
 
     data = yaml.safe_load(path.read_text()) or {}
     entries = data.get("outages") if isinstance(data, dict) else None
-    return [(str(o["server"]), "server", _seconds(o["at"]), _seconds(o["at"]) + _seconds(o["for"]))
+    # named as outages.csv names them: `server:<site>`, `cloud`
+    return [("cloud" if o["server"] == "cloud" else f"server:{o['server']}", "scheduled", _seconds(o["at"]),
+             _seconds(o["at"]) + _seconds(o["for"]))
             for o in entries or [] if isinstance(o, dict) and {"server", "at", "for"} <= set(o)]
 
 

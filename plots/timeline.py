@@ -11,8 +11,7 @@ from plots.rundir import lost_arrivals, outage_windows, read_csv, scenario_name,
 from plots.style import GREY, OKABE_ITO, figure, name_colours, save, time_unit
 
 BINS = 96  # a day in quarter hours
-KIND_COLOURS = {"server": OKABE_ITO[3], "wan": OKABE_ITO[4], "cell": OKABE_ITO[1], "metro": OKABE_ITO[5],
-                "cloud": OKABE_ITO[6]}
+KIND_COLOURS = {"scheduled": OKABE_ITO[3], "random": OKABE_ITO[4]}  # outages.csv's kinds
 LOSS_COLOURS = {"timeout": OKABE_ITO[3], "no-coverage": OKABE_ITO[5], "battery-empty": OKABE_ITO[6]}
 # a request still running when the run ends is not an incident: not drawn
 NOT_INCIDENTS = ("unfinished",)

@@ -163,22 +163,25 @@ def test_site_load_counts_forwarded_requests(city):
 
 def test_timeline_draws_each_outage_window_and_prefers_outages_csv(city, tmp_path):
     run_dir, _ = city
-    assert outage_windows(run_dir) == [("mid", "server", *OUTAGE)]
+    assert outage_windows(run_dir) == [("server:mid", "scheduled", *OUTAGE)]
     fig = draw_incident_timeline(run_dir)
     outage_ax = fig.axes[0]
     bars = [c for c in outage_ax.collections]
-    assert len(bars) == 1 and [t.get_text() for t in outage_ax.get_yticklabels()] == ["mid"]
+    assert len(bars) == 1 and [t.get_text() for t in outage_ax.get_yticklabels()] == ["server:mid"]
     x0, width = bars[0].get_paths()[0].vertices[:, 0].min(), np.ptp(bars[0].get_paths()[0].vertices[:, 0])
     assert (x0, x0 + width) == pytest.approx((OUTAGE[0] / 60, OUTAGE[1] / 60))  # minutes on a 15 min run
     lost_labels = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
     assert any(label.startswith("timeout (") for label in lost_labels)
     copy = tmp_path / "with-csv"
     shutil.copytree(run_dir, copy)
-    (copy / "outages.csv").write_text("component,kind,start_s,end_s\nmid,server,300,600\nwest/wan,wan,100,200\n")
-    assert outage_windows(copy) == [("mid", "server", 300.0, 600.0), ("west/wan", "wan", 100.0, 200.0)]
+    (copy / "outages.csv").write_text("component,kind,start_s,end_s\nwan:west,random,100,200\n"
+                                      "server:mid,scheduled,300,600\nwan:west,random,700,750\n")
+    assert outage_windows(copy) == [("wan:west", "random", 100.0, 200.0), ("server:mid", "scheduled", 300.0, 600.0),
+                                    ("wan:west", "random", 700.0, 750.0)]
     outage_ax = draw_incident_timeline(copy).axes[0]
-    assert [t.get_text() for t in outage_ax.get_yticklabels()] == ["mid", "west/wan"]
-    assert sorted(t.get_text() for t in outage_ax.get_legend().get_texts()) == ["server outage", "wan outage"]
+    assert [t.get_text() for t in outage_ax.get_yticklabels()] == ["wan:west", "server:mid"]
+    assert len(outage_ax.collections) == 3
+    assert sorted(t.get_text() for t in outage_ax.get_legend().get_texts()) == ["random outage", "scheduled outage"]
 
 
 def test_a_run_without_sites_mobility_or_outages_writes_no_topology_files(tmp_path):
