@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 # Okabe & Ito (2008), "Color Universal Design"; yellow last: weakest on white
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
 GREY = "#999999"
+DARK_GREY = "#555555"  # drawn over light fills (metro links on the map)
 TARGET_COLOURS = {"local": OKABE_ITO[0], "edge": OKABE_ITO[1], "cloud": OKABE_ITO[2]}
 COMPONENT_COLOURS = {"compute": OKABE_ITO[0], "radio_tx": OKABE_ITO[3], "radio_rx": OKABE_ITO[1],
                      "radio_tail": OKABE_ITO[4], "idle": GREY}

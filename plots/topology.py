@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch
 
 from plots.rundir import read_csv, scenario_name, topology
-from plots.style import GREY, figure, link_colour, name_colours, save
+from plots.style import DARK_GREY, GREY, figure, link_colour, name_colours, save
 
 SITE_MARKER = "s"
 # a day of random waypoint is a scribble: the map draws a few devices' first two hours (positions.csv has more)
@@ -43,8 +43,8 @@ def _draw_metro(ax, doc: dict) -> list:
     where = {s["name"]: (s["x_m"], s["y_m"]) for s in doc["sites"]}
     for link in doc["metro"]:
         (x0, y0), (x1, y1) = (where[n] for n in link["between"])
-        ax.plot([x0, x1], [y0, y1], color="#555555", linewidth=1.4, zorder=4.5, label="_metro")
-    return [Line2D([], [], color="#555555", linewidth=1.4, label="metro link")] if doc["metro"] else []
+        ax.plot([x0, x1], [y0, y1], color=DARK_GREY, linewidth=1.4, zorder=4.5, label="_metro")
+    return [Line2D([], [], color=DARK_GREY, linewidth=1.4, label="metro link")] if doc["metro"] else []
 
 
 def _draw_traces(ax, run_dir: Path, doc: dict) -> list:
