@@ -16,6 +16,10 @@ def run_figures() -> dict:
 
 
 def render_run(run_dir: str | Path) -> list[Path]:
-    """Every per-run figure that applies into RUN_DIR/plots/ (PNG and PDF); the PNG paths."""
+    """Every per-run figure that applies into RUN_DIR/plots/ (PNG and PDF), the topology family's when the run
+    has sites, mobility or outages (plots.topology); the PNG paths."""
+    from plots.topology import topology_figures
+
     run_dir = Path(run_dir)
-    return [png for draw in run_figures().values() if (png := draw(run_dir)) is not None]
+    draws = {**run_figures(), **topology_figures()}
+    return [png for draw in draws.values() if (png := draw(run_dir)) is not None]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from plots.compare import render_groups
+from plots.topology import report_figures
 from plots.groups import METRICS, Group, group_runs, mean_ci, scenario_title
 
 
@@ -34,7 +35,8 @@ def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
     """Draw the comparison figures, then OUT_DIR/report.md and a standalone report.html (images embedded)."""
     groups = group_runs([Path(d) for d in run_dirs])
     out_dir = Path(out_dir)
-    figures = render_groups(groups, out_dir)
+    # the topology family follows the comparison figures when the runs have sites, mobility or outages
+    figures = render_groups(groups, out_dir) + report_figures(run_dirs, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{scenario_title(groups)}: policy comparison"
     runs = sum(len(g.summaries) for g in groups)

@@ -50,12 +50,13 @@ def _numpy(column: pa.ChunkedArray) -> np.ndarray:
     return column.to_numpy()
 
 
-def read_csv(run_dir: Path, name: str, floats: tuple[str, ...] = ()) -> Columns | None:
-    """RUN_DIR/name as columns; `floats` are read as float64 with NaN for empty cells. None if the file is absent."""
+def read_csv(run_dir: Path, name: str, floats: tuple[str, ...] = (), strings: tuple[str, ...] = ()) -> Columns | None:
+    """RUN_DIR/name as columns; `floats` are read as float64 with NaN for empty cells, `strings` as text ("" for
+    empty cells, whatever the values look like). None if the file is absent."""
     path = Path(run_dir) / name
     if not path.exists():
         return None
-    types = {c: pa.float64() for c in floats}
+    types = {c: pa.float64() for c in floats} | {c: pa.string() for c in strings}
     table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(null_values=_NULLS, column_types=types,
                                                                     strings_can_be_null=False))
     return {c: _numpy(table[c]) for c in table.column_names}
@@ -87,3 +88,56 @@ def device_profiles(devices: Columns) -> np.ndarray:
     out = np.empty(int(index.max()) + 1 if len(index) else 0, dtype=object)
     out[index] = devices["profile"]
     return out
+
+
+def topology(run_dir: Path) -> dict | None:
+    """topology.json (sites, cells, metro, servers' busy seconds), None when the run wrote none."""
+    path = Path(run_dir) / "topology.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+Window = tuple[str, str, float, float]  # (component, kind, start s, end s)
+
+
+def outage_windows(run_dir: Path) -> list[Window]:
+    """Every outage of the run: outages.csv (component, kind: scheduled or random, start_s, end_s) when the run
+    wrote it, else the scheduled server outages of its scenario.yaml (`outages: [{server, at, for}]`)."""
+    table = read_csv(run_dir, "outages.csv", floats=("start_s", "end_s"))
+    if table is not None:
+        return [(str(c), str(k), float(a), float(b)) for c, k, a, b in
+                zip(table["component"], table["kind"], table["start_s"], table["end_s"])]
+    path = Path(run_dir) / "scenario.yaml"
+    if not path.exists():
+        return []
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    entries = data.get("outages") if isinstance(data, dict) else None
+    # named as outages.csv names them: `server:<site>`, `cloud`
+    return [("cloud" if o["server"] == "cloud" else f"server:{o['server']}", "scheduled", _seconds(o["at"]),
+             _seconds(o["at"]) + _seconds(o["for"]))
+            for o in entries or [] if isinstance(o, dict) and {"server", "at", "for"} <= set(o)]
+
+
+_SECONDS = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _seconds(value) -> float:
+    """A duration of a resolved scenario.yaml ('600.0s'; a bare number is seconds) in seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    for unit in sorted(_SECONDS, key=len, reverse=True):  # 'ms' and 'min' before 's'
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * _SECONDS[unit]
+    return float(text)
+
+
+def lost_arrivals(run_dir: Path) -> dict[str, np.ndarray]:
+    """Arrival times (s) of the requests that were not served, by reason (requests.parquet's `dropped` label)."""
+    path = Path(run_dir) / "requests.parquet"
+    if not path.exists():
+        return {}
+    table = pq.read_table(path, columns=["arrival_s", "dropped"])
+    reason, arrival = _labels("dropped", table["dropped"]), table["arrival_s"].to_numpy()
+    return {str(r): arrival[reason == r] for r in dict.fromkeys(reason.tolist()) if r not in ("served", None)}

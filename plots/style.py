@@ -16,11 +16,15 @@ SERIES_PALETTE = OKABE_ITO + ["#332288", "#44AA99", "#999933", "#882255"]
 # past the palette, the colours come round again with the next line style: (colour, style) stays distinct
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1)), (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2, 2, 2))]
 GREY = "#999999"
+DARK_GREY = "#555555"  # drawn over light fills (metro links on the map)
 TARGET_COLOURS = {"local": OKABE_ITO[0], "edge": OKABE_ITO[1], "cloud": OKABE_ITO[2]}
 COMPONENT_COLOURS = {"compute": OKABE_ITO[0], "radio_tx": OKABE_ITO[3], "radio_rx": OKABE_ITO[1],
                      "radio_tail": OKABE_ITO[4], "idle": GREY}
 LATENCY_PART_COLOURS = {"queue": OKABE_ITO[3], "transfer": OKABE_ITO[5], "compute": OKABE_ITO[0],
                         "propagation": OKABE_ITO[1]}
+# cells on the topology map, by link kind; a kind missing here gets a colour hashed from its name
+LINK_COLOURS = {"wifi": OKABE_ITO[0], "lte": OKABE_ITO[1], "5g": OKABE_ITO[2], "nb-iot": OKABE_ITO[4],
+                "lora": OKABE_ITO[3]}
 # one colour per policy in every comparison figure; fixed targets keep their target colour. A policy
 # missing here (a new one, a plugin) gets a colour and marker hashed from its name: no entry needed
 POLICY_COLOURS = {"local": OKABE_ITO[0], "edge": OKABE_ITO[1], "cloud": OKABE_ITO[2], "greedy": OKABE_ITO[3],
@@ -47,6 +51,18 @@ def policy_colour(policy: str) -> str:
 
 def policy_marker(policy: str) -> str:
     return POLICY_MARKERS.get(policy) or _hashed(policy, _FALLBACK_MARKERS)
+
+
+def link_colour(kind: str) -> str:
+    return LINK_COLOURS.get(kind) or _hashed(kind, OKABE_ITO[:7])
+
+
+def series_styles(names) -> dict[str, tuple[str, str]]:
+    """(colour, line style) per name in the given order: past eight names the colours repeat with another
+    dash, so no two series look alike."""
+    dashes = ["-", "--", ":", "-."]
+    return {name: (OKABE_ITO[i % len(OKABE_ITO)], dashes[(i // len(OKABE_ITO)) % len(dashes)])
+            for i, name in enumerate(names)}
 
 
 def name_colours(names) -> dict[str, str]:

@@ -33,6 +33,10 @@ from sim.topology import NO_CELL
 World = Any  # sim.world.World, which imports this module (no type import back: no import cycle)
 
 ROW = 0  # the row of an in-flight request (sim.serving's request list)
+# the position track kept for the run directory's map (positions.csv): at most this many moving devices,
+# each at most this many instants, so a city-scale fleet still writes a small file
+TRACKED_DEVICES = 40
+TRACK_POINTS = 400
 
 
 class InterruptibleRadio(FleetEnergy):
@@ -78,6 +82,8 @@ class _Mover:
         self.cell_y = np.array([c.position[1] for c in cells], float)
         self.radius2 = np.array([c.radius_m for c in cells], float) ** 2
         self.cell = np.full(len(devices), -2)  # the cell each device is in (-2: not placed yet)
+        self.tracked = np.zeros(0, np.int64)  # indices into `devices` whose positions are kept (Mobility sets it)
+        self.track_every = 1  # keep the tracked positions every this many update steps
 
     def nearest_cells(self) -> np.ndarray:
         """Each device's nearest cell in range (ties: the first declared), NO_CELL where none is."""
@@ -99,6 +105,8 @@ class Mobility:
         self.out_of_coverage_s = [0.0] * n
         self._out_since: list[float | None] = [None] * n
         self.events: list[tuple[float, int, int, int]] = []  # (time s, device, from cell, to cell) after t = 0
+        # (time s, device, x m, y m, cell) of a few devices at a few instants: the map's traces, not the model's
+        self.track: list[tuple[float, int, float, float, int]] = []
         self._no_link: dict[int, NoCoverage] = {}
         self._movers: list[_Mover] = []
         for g, group in enumerate(world.scenario.fleet):
@@ -113,8 +121,27 @@ class Mobility:
             link = world.devices[devices[0]].link.name
             self._movers.append(_Mover(devices, model, spec.update, [c for c in self.topology.cells
                                                                      if c.link.name == link]))
+        self._choose_tracked(world.duration_s)
         for mover in self._movers:  # where each device starts: no handover, no interruption
             self._reattach(mover, 0.0)
+            self._keep_track(mover, 0.0)
+        self.out_at_start = int(sum((mover.cell == NO_CELL).sum() for mover in self._movers))
+
+    def _choose_tracked(self, duration_s: float) -> None:
+        """TRACKED_DEVICES of the moving devices, spread evenly by index (no random draw: no stream moves)."""
+        moving = sum(len(mover.devices) for mover in self._movers)
+        chosen = np.arange(min(TRACKED_DEVICES, moving)) * moving // max(1, min(TRACKED_DEVICES, moving))
+        first = 0
+        for mover in self._movers:
+            mine = chosen[(chosen >= first) & (chosen < first + len(mover.devices))]
+            mover.tracked = mine - first
+            first += len(mover.devices)
+            mover.track_every = max(1, -(-int(duration_s / mover.update_s) // TRACK_POINTS))
+
+    def _keep_track(self, mover: _Mover, now: float) -> None:
+        pos = mover.model.positions
+        for i in mover.tracked.tolist():
+            self.track.append((now, int(mover.devices[i]), float(pos[i, 0]), float(pos[i, 1]), int(mover.cell[i])))
 
     def start(self) -> None:
         for mover in self._movers:
@@ -127,6 +154,8 @@ class Mobility:
             yield env.timeout(step * mover.update_s - env.now)  # instants k x update, without drift
             mover.model.move_to(env.now)
             self._reattach(mover, env.now)
+            if step % mover.track_every == 0:
+                self._keep_track(mover, env.now)
 
     def _reattach(self, mover: _Mover, now: float) -> None:
         nearest = mover.nearest_cells()

@@ -18,6 +18,7 @@ from sim.app.manifest import manifest
 from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
 from sim.outages import OUTAGE_COLUMNS
 from sim.app.summary import device_rows, kwh_errors, local_inference, summarize
+from sim.app import topology_files
 from sim.policies import TARGET_NAMES
 from sim.recorder import DROP_REASONS, SERVED
 from sim.world import World
@@ -55,6 +56,7 @@ class RunResult:
     outages: list[dict] | None = None  # outages.csv (sim.outages); None: the scenario declares none
     wall_s: float | None = None  # simulation and scoring, not writing the run directory
     pretrained_note: str = ""  # where the starting models came from (never in summary.json: a hit equals a miss)
+    topology: topology_files.TopologyFiles | None = None  # topology.json, positions.csv, handovers.csv
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,8 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
         summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}
     return RunResult(scenario, summary, table, rounds, device_rows(world), round_clients, world.link_samples,
                      world.battery_samples, versions, excluded,
-                     world.outages.rows() if world.outages is not None else None)
+                     world.outages.rows() if world.outages is not None else None,
+                     topology=topology_files.collect(world))
 
 
 def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.ndarray | None:
@@ -279,8 +282,8 @@ def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.nda
 
 
 def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance: dict | None = None) -> Path:
-    """Write scenario.yaml, manifest.json, summary.json, requests.parquet, rounds.csv, devices.csv and plots/
-    atomically (and provenance.json: where the run executed, when the caller says)."""
+    """Write scenario.yaml, manifest.json, summary.json, requests.parquet, rounds.csv, devices.csv (topology.json,
+    positions.csv, handovers.csv when it has sites, mobility or outages) and plots/ atomically (and provenance.json: where the run executed, when the caller says)."""
     out = Path(out)
     with atomic_directory(out) as staging:
         resolved = scenarios.dump(result.scenario)
@@ -305,6 +308,7 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
                 write_csv(staging / f"{name}.csv", table, list(table[0]))
         if result.outages is not None:  # written even when no random outage happened: the run had the risk
             write_csv(staging / "outages.csv", result.outages, OUTAGE_COLUMNS)
+        topology_files.write(result.topology, staging)  # sites, mobility or outages: the topology figures' input
         if plots:
             from plots import render_run
 
