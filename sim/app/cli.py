@@ -331,6 +331,7 @@ def sensitivity(
     factors: str = typer.Option("0.5,2", "--factors", help="comma-separated factors > 0"),
     seeds: int = typer.Option(3, "--seeds", min=1, help="seeds: the scenario's seed and the next ones"),
     federation: Optional[bool] = typer.Option(None, "--federation/--no-federation", help="override federation.enabled"),
+    duration: Optional[str] = typer.Option(None, "--duration", help="override the scenario's duration (e.g. 3min)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output directory [default: runs/<name>-sensitivity]"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster [default: RAY_ADDRESS, else local]"),
     verbose: bool = typer.Option(False, "--verbose", help="show Flower's and Ray's log lines"),
@@ -339,7 +340,7 @@ def sensitivity(
     from sim.app.sensitivity import sensitivity_command
 
     with framework_logs(verbose):
-        sensitivity_command(scenario, policies, vary, assumed, factors, seeds, federation, out, address)
+        sensitivity_command(scenario, policies, vary, assumed, factors, seeds, federation, duration, out, address)
 
 
 @app.command()

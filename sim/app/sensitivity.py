@@ -241,11 +241,12 @@ def plan(scenario: scenarios.Scenario, policies: list[str], seeds: list[int], co
 
 
 def _pretraining_free(scenario: scenarios.Scenario) -> dict:
-    # pretraining reads the catalogue only through memory.untrainable (server.coordinator.pretrain_models)
+    # pretraining reads the catalogue only through memory.untrainable (server.coordinator.pretrain_models), and
+    # runs with the local policy whatever the scenario's (sim.app.runner.pretrained)
     from sim import memory
 
     data = scenario.model_dump(mode="json")
-    kept = {k: v for k, v in data.items() if k not in ("name", "profiles", "links", "edge", "cloud")}
+    kept = {k: v for k, v in data.items() if k not in ("name", "policy", "profiles", "links", "edge", "cloud")}
     cloud = scenario.models.cloud
     return {"rest": kept, "edge": memory.untrainable(scenario, scenario.models.edge.spec),
             "cloud": memory.untrainable(scenario, cloud.spec) if cloud is not None else None}
@@ -291,7 +292,7 @@ def analyse(scenario: scenarios.Scenario, policies: list[str], seeds: list[int],
 
 
 def sensitivity_command(scenario: Path, policies: str, vary: list[str], assumed: bool, factors: str, seeds: int,
-                        federation: bool | None, out: Path | None, address: str | None) -> None:
+                        federation: bool | None, duration: str | None, out: Path | None, address: str | None) -> None:
     """`edgefed sensitivity`: check the input (one-line errors, exit 2), run, print the table."""
     import importlib.util
 
@@ -306,6 +307,8 @@ def sensitivity_command(scenario: Path, policies: str, vary: list[str], assumed:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         loaded = scenarios.with_overrides(scenarios.load(scenario), federation=federation, source=str(scenario))
+        if duration is not None:  # shorter runs for a first look: every variant and the baseline alike
+            loaded = scenarios.parse({**loaded.model_dump(mode="json"), "duration": duration}, "--duration")
         names = [p.strip() for p in policies.split(",") if p.strip()]
         unknown = [n for n in names if n not in registry()]
         if len(names) < 2 or unknown:

@@ -87,10 +87,23 @@ def test_a_variant_is_the_scenario_with_one_override(path, factor, read, expecte
     assert variant.link_profile("lte") == base.link_profile("lte")
 
 
-def test_a_catalogue_variant_starts_from_the_baseline_pretraining():
+def test_a_catalogue_variant_starts_from_the_baseline_pretraining(monkeypatch, tmp_path):
+    from sim.app import runner
+
     base = scenarios.load(QUICKSTART)
     assert s._pretraining_free(s.varied(base, "edge.speed", 2)) == s._pretraining_free(base)
     assert s._pretraining_free(s.varied(base, "federation.pretrain.rounds", 2)) != s._pretraining_free(base)
+    trained = []
+    monkeypatch.setattr(runner, "pretrained", lambda scenario: trained.append(scenario) or len(trained))
+    constants = s.named_constants(base, ["edge.speed", "links.wifi.tail_s", "federation.pretrain.rounds"])
+    the_plan = s.plan(base, ["local", "edge", "greedy"], [1, 2], constants, [0.5, 2], tmp_path)
+    pretrained = s.shared_pretraining(the_plan)
+    for run in the_plan.runs:
+        pretrained(run)
+    # one pretraining per seed for the baseline and the catalogue variants, whatever the policy; the variants of
+    # the pretraining's own settings train their own (2 factors x 3 policies x 2 seeds)
+    assert len(trained) == 2 + 12
+    assert sum(t.federation.pretrain.rounds == base.federation.pretrain.rounds for t in trained) == 2
 
 
 @pytest.mark.parametrize("path, message", [
