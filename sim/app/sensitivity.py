@@ -332,7 +332,6 @@ def sensitivity_command(scenario: Path, policies: str, vary: list[str], assumed:
                               parallel=importlib.util.find_spec("ray") is not None,
                               on_start=lambda total, done: progress.update(task, total=total, completed=done),
                               on_progress=lambda run, status: progress.update(task, advance=1))
-    Console(width=80, highlight=False).print(table(f"{loaded.name}: {len(constants)} constants x "
-                                                   f"{', '.join(f'{f:g}' for f in factor_list)}, {seeds} seeds",
-                                                   rows, flips))
+    print(table(f"{loaded.name}: {len(constants)} constants x {', '.join(f'{f:g}' for f in factor_list)}, "
+                f"{seeds} seeds, mean over seeds", rows, flips, constants))
     print(f"wrote {target}/sensitivity.csv, ranking.csv and plots/tornado-*.png")

@@ -5,9 +5,6 @@ import json
 import math
 from typing import Any
 
-from rich import box
-from rich.table import Table
-
 from plots.groups import mean_ci
 from plots.sensitivity import BASELINE, relative_change
 
@@ -64,33 +61,31 @@ def _importance(rows: list[dict]) -> dict[str, float]:
     return size
 
 
-def table(title: str, rows: list[dict], flips: list[dict]) -> Table:
-    """One line per (constant, factor, policy): each metric's mean and its change; the metrics whose ranking
-    flipped. The largest effects first; 80 columns."""
+def table(title: str, rows: list[dict], flips: list[dict], constants: list | None = None, width: int = 80) -> str:
+    """The constants with the largest effect first; under each, one line per (factor, policy): each metric's mean
+    and its change from the baseline; flip names the metrics whose ranking of the policies changed."""
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    flipped = {(f["constant"], f["factor"]): [m for m in metrics for g in flips if (g["constant"], g["factor"],
-               g["metric"]) == (f["constant"], f["factor"], m) and g["flipped"]] for f in flips}
-    out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", caption_justify="left",
-                caption="change: from the baseline, same seeds; flip: the policies' order by that metric changed")
-    out.add_column("constant", no_wrap=True, overflow="ellipsis", max_width=30)
-    out.add_column("x", justify="right")
-    out.add_column("policy", no_wrap=True, overflow="ellipsis", max_width=12)
-    for metric in metrics:
-        out.add_column(SHOWN.get(metric, (metric[:10], 1.0))[0], justify="right")
-        out.add_column("change", justify="right")
-    out.add_column("flip", no_wrap=True)
+    flipped: dict[tuple, list[str]] = {}
+    for f in flips:
+        if f["flipped"]:
+            flipped.setdefault((f["constant"], f["factor"]), []).append(SHOWN.get(f["metric"], (f["metric"],))[0])
     cells = {(r["constant"], r["factor"], r["policy"], r["metric"]): r for r in rows}
-    points = list(dict.fromkeys((r["constant"], r["factor"], r["policy"]) for r in rows))
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
     size = _importance(rows)
-    points.sort(key=lambda p: (p[0] != BASELINE, -size[p[0]]))
-    for i, (constant, factor, policy) in enumerate(points):
-        line = [constant, "1" if constant == BASELINE else f"{factor:g}", policy]
-        for metric in metrics:
-            row, scale = cells[(constant, factor, policy, metric)], SHOWN.get(metric, ("", 1.0))[1]
-            change = relative_change(row)
-            line += [f"{row['value'] * scale:.4g}", "" if constant == BASELINE else f"{change:+.1f}%"]
-        first = i == 0 or points[i - 1][:2] != (constant, factor)
-        names = flipped.get((constant, factor), [])
-        line.append(",".join(SHOWN.get(m, (m,))[0].split()[0] for m in names) if first and names else "")
-        out.add_row(*line)
-    return out
+    order = sorted(dict.fromkeys(r["constant"] for r in rows), key=lambda c: (c != BASELINE, -size[c]))
+    why = {c.path: f" = {c.value:.4g} ({c.why})" for c in constants or []}
+    head = f"{'x':>6}  {'policy':<15}" + "".join(f"{SHOWN.get(m, (m[:10],))[0]:>11}{'change':>8}" for m in metrics)
+    lines = [title[:width], head + "  flip", "-" * min(width, len(head) + 16)]
+    for constant in order:
+        lines.append((constant + why.get(constant, ""))[:width])
+        for factor in sorted({r["factor"] for r in rows if r["constant"] == constant}):
+            for i, policy in enumerate(policies):
+                line = f"{'' if constant == BASELINE else f'x{factor:g}':>6}  {policy[:15]:<15}"
+                for metric in metrics:
+                    row, scale = cells[(constant, factor, policy, metric)], SHOWN.get(metric, ("", 1.0))[1]
+                    change = "" if constant == BASELINE else f"{relative_change(row):+.1f}%"
+                    line += f"{row['value'] * scale:>11.4g}{change:>8}"
+                names = flipped.get((constant, factor), []) if i == 0 else []
+                lines.append((line + ("  " + ",".join(n.split()[0] for n in names) if names else ""))[:width])
+    lines.append("change: from the baseline, same seeds; flip: the order of the policies changed")
+    return "\n".join(line.rstrip() for line in lines)

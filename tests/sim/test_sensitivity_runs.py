@@ -68,8 +68,13 @@ def test_the_command_runs_as_a_sweep_resumes_and_prints_80_columns(tmp_path):
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     lines = first.stdout.splitlines()  # (stderr may carry Ray's own warnings)
-    assert max(len(line) for line in lines) <= 80
-    assert any("edge.speed" in line and "latency" in line for line in lines)  # the flip is flagged
+    table = lines[next(i for i, l in enumerate(lines) if l.startswith("tiny: 1 constants")):
+                  next(i for i, l in enumerate(lines) if l.startswith("change: from the baseline")) + 1]
+    assert len(table) == 10 and max(len(line) for line in table) <= 80, table
+    assert lines[-1].startswith("wrote ") and lines[-1].endswith("sensitivity.csv, ranking.csv and plots/tornado-*.png")
+    assert "edge.speed = 2e+06 (named by the user)" in lines
+    flagged = [line for line in lines if line.startswith("    x4  local")]  # the flip, on the factor's first line
+    assert len(flagged) == 1 and flagged[0].endswith("  latency"), lines
     done = {p.name: (p / "summary.json").stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()
             if (p / "summary.json").is_file()}
     assert len(done) == 4  # (baseline, x4) x (local, edge)
