@@ -1,4 +1,5 @@
-"""The `edgefed` command line: run, validate, compare, plot, sweep, profiles, policies, schema, calibrate."""
+"""The `edgefed` command line: run, validate, compare, plot, sweep, sensitivity, profiles, policies, schema,
+calibrate."""
 from __future__ import annotations
 
 import functools
@@ -328,14 +329,45 @@ def sweep(
 
 @app.command()
 @_one_line_errors
+def sensitivity(
+    scenario: Path = typer.Argument(..., help="scenario YAML file"),
+    policies: str = typer.Option(..., "--policies", help="comma-separated policy names (two or more)"),
+    vary: list[str] = typer.Option([], "--vary", help="also vary this number (repeatable): profiles.<profile>.<field>, "
+                                                      "links.<link>.<field>, or a scenario path such as edge.speed"),
+    assumed: bool = typer.Option(True, "--assumed/--no-assumed", help="vary the assumed catalogue constants it uses"),
+    factors: str = typer.Option("0.5,2", "--factors", help="comma-separated factors > 0"),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="seeds: the scenario's seed and the next ones"),
+    federation: Optional[bool] = typer.Option(None, "--federation/--no-federation", help="override federation.enabled"),
+    duration: Optional[str] = typer.Option(None, "--duration", help="override the scenario's duration (e.g. 3min)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output directory [default: runs/<name>-sensitivity]"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster [default: RAY_ADDRESS, else local]"),
+    verbose: bool = typer.Option(False, "--verbose", help="show Flower's and Ray's log lines"),
+) -> None:
+    """Vary assumed constants by factors on the same seeds; report which latencies, energies and rankings change."""
+    from sim.app.sensitivity import sensitivity_command
+
+    with framework_logs(verbose):
+        sensitivity_command(scenario, policies, vary, assumed, factors, seeds, federation, duration, out, address)
+
+
+@app.command()
+@_one_line_errors
 def calibrate(
     hidden: int = typer.Option(64, help="edge model hidden size"),
     layers: int = typer.Option(2, help="edge model layers"),
     name: str = typer.Option("this-machine", help="name of the new device profile"),
     base: str = typer.Option("raspberry-pi-4", help="catalogue device whose power, cores and RAM it keeps"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the profile entry (YAML) here"),
+    runtime: str = typer.Option("onnx", "--runtime", help="onnx (ONNX Runtime) or litert (LiteRT, TensorFlow Lite)"),
 ) -> None:
-    """Measure the edge model's per-inference latency with ONNX Runtime; print a scenario `profiles:` entry."""
+    """Measure the edge model's per-inference latency with ONNX Runtime or LiteRT; print a `profiles:` entry."""
+    if runtime not in ("onnx", "litert"):
+        _fail(f"--runtime: unknown runtime {runtime!r}; allowed: onnx, litert")
+    if runtime == "litert":
+        from clients.litert_export import calibrate_command as litert_calibrate  # torch loads only here
+
+        litert_calibrate(hidden=hidden, layers=layers, name=name, base=base, out=out)
+        return
     from clients.onnx_export import calibrate_command  # torch loads only for this command
 
     calibrate_command(hidden=hidden, layers=layers, name=name, base=base, out=out)

@@ -326,7 +326,7 @@ def run_rows(runs: list[Run]) -> list[dict]:
     return rows
 
 
-def _write_csv_atomically(out_csv: Path, rows: list[dict], header: list[str]) -> Path:
+def write_csv_atomically(out_csv: Path, rows: list[dict], header: list[str]) -> Path:
     import csv
 
     out_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -369,8 +369,8 @@ def aggregate(runs: list[Run], out_csv: Path) -> Path:
             row[f"{metric}_n"] = n
         rows.append(row)
     per_run = run_rows(runs)
-    _write_csv_atomically(out_csv.parent / "runs.csv", per_run, list(per_run[0]) if per_run else ["run"])
-    return _write_csv_atomically(out_csv, rows, header)
+    write_csv_atomically(out_csv.parent / "runs.csv", per_run, list(per_run[0]) if per_run else ["run"])
+    return write_csv_atomically(out_csv, rows, header)
 
 
 def _lock(out: Path):
@@ -394,6 +394,18 @@ def run_sweep(path: str | Path, *, address: str | None = None, parallel: bool = 
     Raises SweepError for a bad sweep file; KeyboardInterrupt leaves only finished run directories.
     """
     out_dir, runs = load(path, out)
+    return run_runs(out_dir, runs, address=address, parallel=parallel, num_cpus=num_cpus, on_progress=on_progress,
+                    on_start=on_start)
+
+
+def run_runs(out_dir: Path, runs: list[Run], *, address: str | None = None, parallel: bool = True,
+             num_cpus: int | None = None, on_progress: Callable[[Run, str], None] | None = None,
+             on_start: Callable[[int, int], None] | None = None,
+             pretrained: Callable[[Run], "runner.Pretrained"] | None = None) -> SweepReport:
+    """run_sweep's runner for grid points a caller built (sim.app.sensitivity): the same resumable, atomic runs.
+
+    pretrained(run): the models a run without federation rounds starts from [default: its own pretraining].
+    """
     lock = _lock(out_dir)
     try:
         report = SweepReport(out_dir, len(runs), 0, removed_staging=_clean_staging(out_dir, runs))
@@ -422,12 +434,12 @@ def run_sweep(path: str | Path, *, address: str | None = None, parallel: bool = 
         tasks = [r for r in pending if not r.needs_flower]
         try:
             if parallel and tasks:
-                _run_on_ray(tasks, address, num_cpus, finished)
+                _run_on_ray(tasks, address, num_cpus, finished, pretrained)
             else:
                 flower = tasks + flower
             for run in flower:
                 try:
-                    execute(run)
+                    execute(run, None if pretrained is None or run.needs_flower else pretrained(run))
                 except Exception as exc:  # one failed grid point must not lose the others
                     finished(run, exc)
                 else:
@@ -442,7 +454,8 @@ def run_sweep(path: str | Path, *, address: str | None = None, parallel: bool = 
 
 
 def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
-                finished: Callable[[Run, BaseException | None], None]) -> None:
+                finished: Callable[[Run, BaseException | None], None],
+                pretrained: Callable[[Run], "runner.Pretrained"] | None = None) -> None:
     import ray
 
     from sim.app import runner
@@ -451,7 +464,7 @@ def _run_on_ray(runs: list[Run], address: str | None, num_cpus: int | None,
     initial: dict[Path, runner.Pretrained] = {}
     for run in runs:
         if run.scenario.federation.pretrain.rounds > 0:
-            initial[run.path] = runner.pretrained(run.scenario)
+            initial[run.path] = pretrained(run) if pretrained is not None else runner.pretrained(run.scenario)
     quiet_imported_frameworks()
     started_here = not ray.is_initialized()
     if started_here:
