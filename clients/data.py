@@ -15,6 +15,12 @@ Gaps. Runs of at most 2 missing hours are linearly interpolated (meter hiccups, 
 longer runs stay NaN and every window touching them is invalid. The z-score statistics come from
 the raw (uninterpolated) hours strictly before the simulation start ``t0``, so the future never
 leaks into them.
+
+Evaluation windows. A run's held-out (test) hours are the ones right after it (``sim.forecasts.score_versions``:
+simulated hours [duration, duration + 48)). Settings are chosen on a validation window, the same number of hours
+right before the test window: a validation run is the same scenario started ``held_out_hours`` earlier
+(``validation_start``), so its own held-out hours end where the test window begins and its streams stop there
+(horizon = duration + held-out), never holding a test hour. ``evaluation_windows`` gives both in calendar hours.
 """
 from __future__ import annotations
 
@@ -135,6 +141,21 @@ def household_for(partition_id: int) -> tuple[str, float, int]:
     n = len(households)
     k = partition_id // n
     return households[partition_id % n], 1.0 + 0.05 * (((k + 2) % 5) - 2), _HOURS_PER_WEEK * k
+
+
+def validation_start(start: str, held_out_hours: int) -> str:
+    """``data.start`` (a date) of the validation run: ``held_out_hours`` (whole days) before the test run's."""
+    if held_out_hours <= 0 or held_out_hours % 24:
+        raise ValueError(f"held_out_hours must be a positive multiple of 24 (data.start is a date), got {held_out_hours}")
+    return str(np.datetime64(start, "D") - np.timedelta64(held_out_hours // 24, "D"))
+
+
+def evaluation_windows(start: str, run_hours: int, held_out_hours: int) -> dict[str, tuple[np.datetime64, np.datetime64]]:
+    """Calendar hours [begin, end) of the validation and test windows of a run of ``run_hours`` from ``start``."""
+    test_begin = np.datetime64(start, "h") + np.timedelta64(run_hours, "h")
+    width = np.timedelta64(held_out_hours, "h")
+    validation_begin = np.datetime64(validation_start(start, held_out_hours), "h") + np.timedelta64(run_hours, "h")
+    return {"validation": (validation_begin, validation_begin + width), "test": (test_begin, test_begin + width)}
 
 
 def _slice(values: np.ndarray, begin: int, length: int) -> np.ndarray:
