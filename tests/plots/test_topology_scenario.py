@@ -27,7 +27,7 @@ def test_metro_city_is_what_the_issue_asks_for():
     assert len({group.profile for group in scenario.fleet}) >= 4
     moving = [g for g in scenario.fleet if g.mobility is not None]
     assert moving and all(g.profile == "smartphone" and g.mobility.kind == "random-waypoint" for g in moving)
-    assert [o.server for o in scenario.outages] == ["station"] and scenario.forwarding.kind != "none"
+    assert [o.name for o in scenario.outages] == ["server:station", "wan:market"] and scenario.forwarding.kind != "none"
 
 
 @pytest.mark.slow

@@ -88,6 +88,7 @@ NOT_ESTIMATING = {"local": "fixed target", "edge": "fixed target", "cloud": "fix
                   "random": "ignores the observation",
                   "battery-threshold": "state of charge alone decides; edge or cloud by an energy estimate an "
                                        "outage does not change",
+                  "local-dvfs": "its own CPU queue and P-state table decide; edge when the deadline cannot be met",
                   "oracle": "reads the true state (the one exception)"}
 C_START, C_END, C_PROBE_S = 300.0, 720.0, 10.0
 
