@@ -58,7 +58,7 @@ def plain_flower(scenario: scenarios.Scenario) -> dict:
             arrays, _ = strategy.aggregate_train(server_round, list(replies.values()))
         holder["arrays"] = arrays
 
-    return _simulate_flower(app, holder, DEVICES, "arrays")
+    return _simulate_flower(app, holder, scenario, "arrays")
 
 
 def main() -> None:
