@@ -33,12 +33,10 @@ class InProcessGrid(Grid):
         self.client_app = client_app
         # random 63-bit ids like Flower's (never the partition id: the server learns partitions by QUERY);
         # seeded so that an audit of two runs sees the same ids
-        ids: list[int] = []
         rng = np.random.default_rng([seed, num_nodes])
+        ids: dict[int, None] = {}  # in draw order, without repeats
         while len(ids) < num_nodes:
-            nid = int(rng.integers(_FIRST_NODE_ID, 2 ** 63 - 1))
-            if nid not in ids:
-                ids.append(nid)
+            ids.update(dict.fromkeys(int(i) for i in rng.integers(_FIRST_NODE_ID, 2 ** 63 - 1, num_nodes - len(ids))))
         self.contexts = {nid: Context(run_id=RUN_ID, node_id=nid, state=RecordDict(), run_config={},
                                       node_config={"partition-id": p, "num-partitions": num_nodes})
                          for p, nid in enumerate(ids)}

@@ -99,3 +99,21 @@ def test_a_supernodes_reason_keeps_the_exception_type():
 
     assert client_cause(Reply()) == "DataMissing: household data x.csv.gz not found (looked in /a; /b): install edgefed"
     assert client_cause(None) == "no reply within Flower's timeout"
+
+
+def test_auto_runs_small_federations_in_process_and_large_ones_or_a_cluster_on_ray(monkeypatch):
+    from sim import scenario as scenarios
+    from sim.app.runner import INPROCESS_MAX_TRAIN_CALLS, choose_backend
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    quickstart = scenarios.load("scenarios/quickstart.yaml")
+    assert choose_backend(quickstart) == "inprocess"  # 3 x 10 x 2 models + 2 x 8 = 76 updates
+    data = quickstart.model_dump(mode="json")
+    data["federation"].update(rounds=40, clients_per_round=10)  # 60 + 400 updates
+    assert 60 + 400 > INPROCESS_MAX_TRAIN_CALLS and choose_backend(scenarios.parse(data, "big")) == "ray"
+    assert choose_backend(scenarios.with_overrides(quickstart, backend="ray")) == "ray"
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
+    assert choose_backend(quickstart) == "ray"
+    assert choose_backend(scenarios.with_overrides(quickstart, backend="inprocess")) == "inprocess"
+    with pytest.raises(scenarios.ScenarioError, match="backend"):
+        scenarios.with_overrides(quickstart, backend="threads")
