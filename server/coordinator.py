@@ -36,16 +36,21 @@ class FederationFailed(RuntimeError):
 
 
 def client_cause(reply: Message | None) -> str:
-    """What a failed ClientApp reported, as one line: Flower's reason "<class 'T'>:<'text'>" becomes "T: text"
-    (a SuperNode names the exception; the simulation engine wraps it in ClientAppException and keeps its text)."""
+    """What a failed ClientApp reported, as one line. Flower's reason is "<class 'T'>:<'text'>": a SuperNode gives
+    the exception itself ("T: text"); the simulation engine wraps its text in ClientAppException ("... occurred.
+    Message: text"), under Ray inside a whole remote traceback."""
     if reply is None:
         return "no reply within Flower's timeout"
-    reason = reply.error.reason or f"Flower error code {reply.error.code}"
-    found = re.fullmatch(r"<class '([\w.]+)'>:<'(.*)'>", reason.strip(), re.S)
+    reason = re.sub(r"\x1b\[[0-9;]*m", "", reply.error.reason or f"Flower error code {reply.error.code}")
+    found = re.fullmatch(r"<class '(.+?)'>:<'(.*)'>", reason.strip(), re.S)
     if found:
         kind, text = found.group(1).rsplit(".", 1)[-1], found.group(2).strip()
-        reason = text.split("Message: ", 1)[-1] if kind == "ClientAppException" else f"{kind}: {text}"
+        wrapped = text.rsplit(_WRAPPED, 1)
+        reason = wrapped[1].strip().splitlines()[0] if len(wrapped) == 2 and wrapped[1].strip() else f"{kind}: {text}"
     return " ".join(reason.split())
+
+
+_WRAPPED = "Exception ClientAppException occurred. Message:"  # flwr.clientapp.client_app.ClientAppException
 
 
 def check_not_all_failed(step: str, devices: Collection[int], replies: dict[int, Message]) -> None:

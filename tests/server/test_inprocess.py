@@ -99,6 +99,12 @@ def test_a_supernodes_reason_keeps_the_exception_type():
 
     assert client_cause(Reply()) == "DataMissing: household data x.csv.gz not found (looked in /a; /b): install edgefed"
     assert client_cause(None) == "no reply within Flower's timeout"
+    ray = type("R", (), {"error": type("E", (), {"code": 2, "reason": (
+        "<class 'ray.exceptions.RayTaskError(ClientAppException)'>:<'\x1b[36mray::ClientAppActor.run()\x1b[39m "
+        "(pid=1)\n  File \"clients/data.py\", line 48\nclients.data.DataMissing: no data\n\nThe above exception "
+        "was the direct cause of the following exception:\n\nflwr.clientapp.client_app.ClientAppException: \n"
+        "Exception ClientAppException occurred. Message: EDGEFED_DATA=/x.csv.gz: no such file'>")})()})()
+    assert client_cause(ray) == "EDGEFED_DATA=/x.csv.gz: no such file"  # Ray's remote traceback, cut to the cause
 
 
 def test_auto_runs_small_federations_in_process_and_large_ones_or_a_cluster_on_ray(monkeypatch):

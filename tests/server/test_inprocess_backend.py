@@ -45,8 +45,12 @@ def test_quickstart_run_directories_are_identical_under_both_backends(tmp_path, 
 
 @pytest.mark.slow
 def test_stateful_and_failing_clients_match_and_only_arrays_and_metrics_leave(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEFED_CACHE_DIR", str(tmp_path / "cache"))
-    here, ray = run_federated(_hard("inprocess")), run_federated(_hard("ray"))
+    runs = {}
+    for backend in ("inprocess", "ray"):  # each pretrains through its own backend: a cache of its own
+        monkeypatch.setenv("EDGEFED_CACHE_DIR", str(tmp_path / f"cache-{backend}"))
+        runs[backend] = run_federated(_hard(backend))
+    here, ray = runs["inprocess"], runs["ray"]
+    assert all(out["pretrained_note"].startswith("trained") for out in runs.values())
     assert here["rounds"] == ray["rounds"] and here["round_clients"] == ray["round_clients"]
     assert sum(r["failed"] for r in here["rounds"] if r["phase"] == "deploy") >= 1  # faults fired
     assert here["world"].versions.keys() == ray["world"].versions.keys() == {0, 1, 2, 3}
@@ -66,4 +70,24 @@ def test_stateful_and_failing_clients_match_and_only_arrays_and_metrics_leave(tm
         kinds.append((len(replies), errors, shapes))
         for message_type, arrays, configs, metrics in shapes:
             assert set(arrays) <= {"arrays"} and not configs and set(metrics) <= ALLOWED_METRICS
-    assert kinds[0] == kinds[1] and kinds[0][1] >= 1
+    assert kinds[0] == kinds[1] and kinds[0][1] >= 1 and kinds[0][0] >= 30  # pretraining, rounds, scoring
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["inprocess", "ray"])
+def test_devices_without_their_data_stop_the_run_with_one_line_naming_it(backend, tmp_path, monkeypatch):
+    from clients import data as household_data, device
+    from server.coordinator import FederationFailed
+
+    # in process, devices share this process's caches: forget any household series an earlier test read
+    for cached in (household_data._household_raw, household_data.eligible_households, device._series):
+        cached.cache_clear()
+    monkeypatch.setenv("EDGEFED_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGEFED_DATA", str(tmp_path / "nowhere.csv.gz"))  # read by the ClientApps (Ray workers too)
+    data = {**TINY, "federation": {**TINY["federation"], "pretrain": {"rounds": 1, "clients_per_round": 2},
+                                   "backend": backend}}
+    with pytest.raises(FederationFailed) as caught:
+        run_federated(scenarios.parse(data, "no-data"))
+    assert str(caught.value) == (f"pretraining round 1 of the edge model: the ClientApps of all 2 devices failed (2 "
+                                 f"reported: EDGEFED_DATA={tmp_path / 'nowhere.csv.gz'}: no such file (it must name "
+                                 f"sgsc_households_hourly.csv.gz))")
