@@ -63,7 +63,7 @@ def plain_flower(scenario: scenarios.Scenario) -> dict:
             arrays, _ = strategy.aggregate_train(server_round, list(replies.values()))
         holder["arrays"] = arrays
 
-    return _simulate_flower(app, holder, devices, "arrays")
+    return _simulate_flower(app, holder, scenario, "arrays")  # the backend the co-simulation uses too
 
 
 def measure(devices: int, per_round: int, rounds: int, repeats: int = 2) -> dict:

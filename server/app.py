@@ -10,7 +10,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from clients.model import build_model, get_arrays
-from server.coordinator import Coordinator, pretrain_models
+from server.coordinator import Coordinator, FederationFailed, check_not_all_failed, pretrain_models
 from server.hierarchy import HierarchicalCoordinator
 from server.asynchronous import AsyncCoordinator
 from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, requests_by_device, score,
@@ -118,7 +118,9 @@ class FlowerFleet:
                                               **{k: [int(x) for x in cols[k]] for k in KEY_COLUMNS}})
             contents[dev] = RecordDict(records)
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for dev, reply in self._exchange(MessageType.EVALUATE, contents).items():
+        replies = self._exchange(MessageType.EVALUATE, contents)
+        check_not_all_failed("scoring forecasts on the devices", list(contents), replies)
+        for dev, reply in replies.items():
             if reply.has_error():
                 continue
             metrics = reply.content["metrics"]
@@ -133,7 +135,10 @@ def make_server_app(scenario: Scenario, holder: dict, progress: Callable[[float]
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        holder.update(run_world(scenario, grid, progress, evaluate, pretrained))
+        try:
+            holder.update(run_world(scenario, grid, progress, evaluate, pretrained))
+        except FederationFailed as exc:  # Flower's simulation engine would only log it: the caller raises it
+            holder["failed"] = exc
 
     return app
 
@@ -145,7 +150,10 @@ def make_pretrain_app(scenario: Scenario, holder: dict) -> ServerApp:
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         fleet = FlowerFleet(grid, scenario.device_count, device_config(scenario), scenario.flower_supernodes)
-        holder["pretrained"] = pretrain_models(fleet, scenario, _untrained_edge(scenario))
+        try:
+            holder["pretrained"] = pretrain_models(fleet, scenario, _untrained_edge(scenario))
+        except FederationFailed as exc:
+            holder["failed"] = exc
 
     return app
 

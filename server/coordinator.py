@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import copy
 import math
+import re
+from collections import Counter
 from typing import Collection, Protocol
 
 import numpy as np
@@ -27,6 +29,38 @@ class Fleet(Protocol):
 
     def train(self, strategy, server_round: int, devices: list[int], arrays: ArrayRecord,
               config: dict, teacher: ArrayRecord | None = None) -> dict[int, Message]: ...
+
+
+class FederationFailed(RuntimeError):
+    """Every device asked in a step failed: str() is one line naming the cause the ClientApps reported."""
+
+
+def client_cause(reply: Message | None) -> str:
+    """What a failed ClientApp reported, as one line. Flower's reason is "<class 'T'>:<'text'>": a SuperNode gives
+    the exception itself ("T: text"); the simulation engine wraps its text in ClientAppException ("... occurred.
+    Message: text"), under Ray inside a whole remote traceback."""
+    if reply is None:
+        return "no reply within Flower's timeout"
+    reason = re.sub(r"\x1b\[[0-9;]*m", "", reply.error.reason or f"Flower error code {reply.error.code}")
+    found = re.fullmatch(r"<class '(.+?)'>:<'(.*)'>", reason.strip(), re.S)
+    if found:
+        kind, text = found.group(1).rsplit(".", 1)[-1], found.group(2).strip()
+        wrapped = text.rsplit(_WRAPPED, 1)
+        reason = wrapped[1].strip().splitlines()[0] if len(wrapped) == 2 and wrapped[1].strip() else f"{kind}: {text}"
+    return " ".join(reason.split())
+
+
+_WRAPPED = "Exception ClientAppException occurred. Message:"  # flwr.clientapp.client_app.ClientAppException
+
+
+def check_not_all_failed(step: str, devices: Collection[int], replies: dict[int, Message]) -> None:
+    """Raise FederationFailed when every device in `devices` that replied sent an error (nothing to aggregate or score)."""
+    failed = [d for d in devices if d not in replies or replies[d].has_error()]
+    if not devices or len(failed) < len(devices) or not any(d in replies for d in devices):
+        return  # (no reply at all is a fleet that sends none, as the coordinator tests' stand-ins: left as before)
+    cause, count = Counter(client_cause(replies.get(d)) for d in sorted(failed)).most_common(1)[0]
+    raise FederationFailed(f"{step}: the ClientApps of all {len(failed)} devices failed "
+                           f"({count} reported: {cause})")
 
 
 def _loss(metrics) -> float:
@@ -69,6 +103,7 @@ def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: n
             config["distill-alpha"] = DISTILL_ALPHA
             replies = fleet.train(strategy, first + server_round, chosen, ArrayRecord(arrays), config,
                                   teacher=ArrayRecord(teacher))
+        check_not_all_failed(f"pretraining round {server_round} of the {model} model", chosen, replies)
         good = [replies[d] for d in chosen if d in replies and not replies[d].has_error()]
         aggregated, metrics = strategy.aggregate_train(server_round, good)
         if aggregated is not None:
@@ -220,6 +255,8 @@ class Coordinator:
                         "start_s": start, "download_end_s": math.nan, "train_start_s": math.nan,
                         "train_end_s": math.nan, "upload_end_s": math.nan, "deadline_s": deadline}
                     for d in selected}
+        if not config["fault-rate"]:  # injected faults may fail a whole round; anything else is a broken fleet
+            check_not_all_failed(f"round {server_round}", selected, replies)
         failed = {d for d in selected if d not in replies or replies[d].has_error()}
         upload_bytes = {}
         for dev in selected:

@@ -215,6 +215,11 @@ class Federation(Strict):
     personalise: bool = Field(default=False, description="devices serve local requests with their own fine-tuned copy")
     supernodes: int | None = Field(default=None, ge=1, description="Flower supernodes hosting the devices "
                                    "(device d on supernode d mod n); default one per device")
+    # how the ClientApps execute (sim.app.runner.choose_backend); results are the same bit for bit either way
+    backend: Literal["auto", "inprocess", "ray"] = Field(
+        default="auto", exclude_if=lambda v: v == "auto",
+        description="inprocess: ClientApps called in this process (no Ray start); ray: Flower's simulation engine; "
+                    "auto: inprocess unless RAY_ADDRESS names a Ray cluster or the run trains more than 400 updates")
     # hierarchical FL and edge model caches (sim.scenario_hierarchy); omitted when unset, so flat runs read as before
     hierarchy: Hierarchy | None = Field(default=None, exclude_if=lambda v: v is None,
                                         description="client -> edge site -> cloud (HierFAVG)")
@@ -508,11 +513,14 @@ def load(path: str | Path) -> Scenario:
 
 
 def with_overrides(scenario: Scenario, *, seed: int | None = None, policy: str | None = None,
-                   federation: bool | None = None, source: str = "<scenario>") -> Scenario:
-    """The same scenario with a CLI-chosen seed, policy or federation switch, validated again."""
+                   federation: bool | None = None, backend: str | None = None,
+                   source: str = "<scenario>") -> Scenario:
+    """The same scenario with a CLI-chosen seed, policy, federation switch or backend, validated again."""
     data = scenario.model_dump(mode="json")
     if federation is not None:
         data["federation"]["enabled"] = federation
+    if backend is not None:
+        data["federation"]["backend"] = backend
     if seed is not None:
         data["seed"] = seed
     if policy is not None:

@@ -204,14 +204,17 @@ def run(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="draw the run's figures"),
     federation: Optional[bool] = typer.Option(None, "--federation/--no-federation",
                                               help="override federation.enabled"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="override federation.backend: inprocess "
+                                          "(ClientApps in this process), ray (Flower's simulation engine) or auto"),
     verbose: bool = typer.Option(False, "--verbose", help="show Flower's and Ray's log lines"),
 ) -> None:
     """Simulate SCENARIO and write its run directory."""
+    from server.coordinator import FederationFailed
     from sim.app.runner import run_scenario, write_run
 
     loaded = _load(scenario)
     try:
-        loaded = scenarios.with_overrides(loaded, seed=seed, policy=policy, federation=federation,
+        loaded = scenarios.with_overrides(loaded, seed=seed, policy=policy, federation=federation, backend=backend,
                                           source=str(scenario))
     except scenarios.ScenarioError as exc:
         _fail(str(exc))
@@ -223,8 +226,11 @@ def run(
     with _progress(columns) as progress:
         task = progress.add_task("run", total=loaded.duration, sim="")
         with framework_logs(verbose):
-            result = run_scenario(loaded, progress=lambda now: progress.update(
-                task, completed=now, sim=f"{now / 3600:.2f} h of {loaded.duration / 3600:.2f} h"))
+            try:
+                result = run_scenario(loaded, progress=lambda now: progress.update(
+                    task, completed=now, sim=f"{now / 3600:.2f} h of {loaded.duration / 3600:.2f} h"))
+            except FederationFailed as exc:  # every device failed: what they reported, not a traceback
+                _fail(f"{scenario}: {exc}", 1)
     try:
         write_run(result, target, plots=plots)
     except OSError as exc:

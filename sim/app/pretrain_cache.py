@@ -51,6 +51,7 @@ def code_digest() -> str:
 
 def pretrain_key(scenario: "scenarios.Scenario") -> str:
     relevant = {k: v for k, v in scenario.model_dump(mode="json").items() if k not in _IRRELEVANT}
+    relevant["federation"].pop("backend", None)  # where ClientApps execute does not change what they train
     what = {"format": FORMAT, "scenario": relevant, "code": code_digest(),
             "packages": {name: package_version(name) for name in _NUMERIC_PACKAGES}}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()

@@ -84,23 +84,59 @@ def _score_on_devices(scenario: scenarios.Scenario) -> Evaluator:
     return evaluate
 
 
-def _simulate_flower(server_app, holder: dict, supernodes: int, wanted: str) -> dict:
-    """Run a ServerApp against one ClientApp per device under Flower's simulation engine (Ray).
+# auto runs a federation in process up to this many ClientApp train calls (pretraining and rounds): past it,
+# Ray's parallel ClientApps win back its start (about 7 s here) on a machine with cores to spare
+INPROCESS_MAX_TRAIN_CALLS = 400
+
+
+def choose_backend(scenario: scenarios.Scenario) -> str:
+    """"inprocess" or "ray" for federation.backend: auto (see INPROCESS_MAX_TRAIN_CALLS; a Ray cluster named by
+    RAY_ADDRESS is always used). Either gives the same results bit for bit: this only decides the wall time."""
+    import os
+
+    fed = scenario.federation
+    if fed.backend != "auto":
+        return fed.backend
+    if os.environ.get("RAY_ADDRESS"):
+        return "ray"
+    models = 2 if scenario.models.cloud is not None else 1
+    calls = fed.pretrain.rounds * fed.pretrain.clients_per_round * models + fed.rounds * fed.clients_per_round
+    return "inprocess" if calls <= INPROCESS_MAX_TRAIN_CALLS else "ray"
+
+
+def _simulate_flower(server_app, holder: dict, scenario: scenarios.Scenario, wanted: str) -> dict:
+    """Run a ServerApp against one ClientApp per supernode, in this process or under Flower's simulation
+    engine (Ray), as choose_backend says.
 
     This is the composition root: it alone joins the cloud side (server/) with the device side
     (clients/), so server/ never needs to import what reads a device's data.
     """
+    from clients.app import make_client_app
+
+    quiet_imported_frameworks()  # flwr (and ray) are imported now: their imports reset their loggers
+    if choose_backend(scenario) == "inprocess":
+        from server.inprocess import run_in_process
+
+        run_in_process(server_app, make_client_app(), scenario.flower_supernodes, scenario.seed)
+    else:
+        _simulate_ray(server_app, make_client_app(), scenario.flower_supernodes)
+    if "failed" in holder:  # every ClientApp failed: the cause they reported, in one line
+        raise holder["failed"]
+    if wanted not in holder:
+        raise RuntimeError("the Flower run did not finish (see Flower's log above)")
+    return holder
+
+
+def _simulate_ray(server_app, client_app, supernodes: int) -> None:
     import os
 
     from flwr.simulation import run_simulation
 
-    from clients.app import make_client_app
-
     with stop_ray_on_interrupt():  # Ctrl-C: Ray ends in seconds, Flower's stuck threads are not waited for
-        quiet_imported_frameworks()  # flwr and ray are imported now: their imports reset their loggers
+        quiet_imported_frameworks()  # ray too is imported now
         run_simulation(
             server_app=server_app,
-            client_app=make_client_app(),
+            client_app=client_app,
             num_supernodes=supernodes,
             # address "local": without it ray.init joins any Ray instance running on the machine (another
             # user's run, `ray start`), where num_cpus is refused and the run fails
@@ -109,9 +145,6 @@ def _simulate_flower(server_app, holder: dict, supernodes: int, wanted: str) -> 
                                           "num_cpus": os.cpu_count() or 1, "include_dashboard": False,
                                           "log_to_driver": False, "logging_level": ray_logging_level()}},
         )
-    if wanted not in holder:
-        raise RuntimeError("the Flower run did not finish (see Flower's log above)")
-    return holder
 
 
 def run_federated(scenario: scenarios.Scenario, progress: Callable[[float], None] | None = None) -> dict:
@@ -123,7 +156,7 @@ def run_federated(scenario: scenarios.Scenario, progress: Callable[[float], None
     cached = pretrain_cache.load(key) if key else None
     holder: dict = {}
     app = make_server_app(scenario, holder, progress, _score_on_devices(scenario), cached)
-    out = _simulate_flower(app, holder, scenario.flower_supernodes, "world")
+    out = _simulate_flower(app, holder, scenario, "world")
     if key and cached is None:
         out["pretrained_note"] = _stored(key, *out["pretrained"])
     elif key:
@@ -143,7 +176,7 @@ def _train(scenario_json: str) -> tuple:
 
     scenario = scenarios.Scenario.model_validate_json(scenario_json)
     holder: dict = {}
-    _simulate_flower(make_pretrain_app(scenario, holder), holder, scenario.flower_supernodes, "pretrained")
+    _simulate_flower(make_pretrain_app(scenario, holder), holder, scenario, "pretrained")
     return holder["pretrained"]
 
 

@@ -56,7 +56,7 @@ def _interrupt_federated_run(tmp_path: Path, to_group: bool) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sim.app.cli", "run", str(ROOT / "scenarios/quickstart.yaml"), "--out", str(out),
-         "--no-plots"],
+         "--no-plots", "--backend", "ray"],  # the quickstart would run in process: this checks Ray's clean-up
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "FLWR_TELEMETRY_ENABLED": "0"},  # local Ray
         # a test runner started in the background inherits SIGINT ignored, and Python keeps ignoring it
