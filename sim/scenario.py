@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sim import limits, scenario_async, scenario_dvfs, traces, scenario_hierarchy, scenario_mobility, scenario_topology
+from sim import errors, limits, scenario_async, scenario_dvfs, traces, scenario_hierarchy, scenario_mobility, scenario_topology
 from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN, overrides
 from sim.catalogue.overrides import DeviceOverride, LinkOverride
+from sim.errors import MAX_REPORTED, FieldError as _FieldError  # noqa: F401  (MAX_REPORTED: tests)
 from sim.limits import shown
-from sim.scenario_async import Availability, Staleness
-from sim.scenario_hierarchy import Hierarchy
 from sim.scenario_dvfs import Governor
+from sim.scenario_federation import CompressionConfig, Federation, ModelConfig, Models, Pretrain  # noqa: F401
 from sim.scenario_mobility import MobilityConfig
 from sim.scenario_topology import Forwarding, MetroLink, Outage, SiteConfig, Timeouts
 from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
@@ -139,104 +138,6 @@ class Cloud(Strict):  # defaults: the catalogue's cloud and WAN (sim/catalogue/s
     wan_rtt: Duration = WAN.rtt_s
 
 
-class CompressionConfig(Strict):
-    """How the edge model is shrunk in pretraining (clients.spec.Compression): see models.edge.compression."""
-
-    prune: float = Field(default=0.0, ge=0, lt=1, description="share of hidden units (structured) or weights removed")
-    structured: bool = False
-    distill_from: Literal["cloud"] | None = None
-
-
-class ModelConfig(Strict):
-    cell: Literal["lstm", "gru"] = "lstm"
-    hidden: int = Field(default=16, ge=1, le=1024)
-    layers: int = Field(default=1, ge=1, le=8)
-    window: int = Field(default=24, ge=2, le=24 * 14)
-    calendar: bool = False
-    proj_size: int = Field(default=0, ge=0, le=1023, description="LSTM projection width; 0: none")
-    compression: CompressionConfig | None = None
-
-    @model_validator(mode="after")
-    def _projection_fits(self) -> "ModelConfig":
-        # (the error's path is the model's: models.edge, models.cloud)
-        if self.proj_size and self.cell != "lstm":
-            raise ValueError(f"proj_size needs cell 'lstm' (a GRU has no projection), got cell {shown(self.cell)}")
-        if self.proj_size and self.proj_size >= self.hidden:
-            raise ValueError(f"proj_size must be < hidden ({self.hidden}), got {self.proj_size}")
-        return self
-
-    @property
-    def spec(self):
-        """The architecture as clients.spec.ModelSpec (its ``deployed`` form is what a device runs)."""
-        from clients.spec import ModelSpec
-
-        return ModelSpec(**self.model_dump())
-
-
-class Models(Strict):
-    edge: ModelConfig = ModelConfig()
-    int8_on_device: bool = True  # devices serve the int8-quantised edge model
-    # the larger fp32 model the edge server and the cloud serve; None: they serve the global edge model in fp32
-    cloud: ModelConfig | None = None
-
-
-class Pretrain(Strict):
-    """Federated rounds on the devices' history before the deployment starts (not charged in simulated time)."""
-
-    rounds: int = Field(default=3, ge=0, le=limits.MAX_ROUNDS)
-    clients_per_round: int = Field(default=10, ge=1, le=limits.MAX_DEVICES)
-    local_epochs: int = Field(default=2, ge=1, le=limits.MAX_LOCAL_EPOCHS)
-    span: DataSpan = 60 * 86400.0
-
-
-class Federation(Strict):
-    enabled: bool = True
-    pretrain: Pretrain = Pretrain()
-    rounds: int = Field(default=2, ge=0)
-    first_round_at: Duration = 600.0
-    every: Duration = 1800.0
-    clients_per_round: int = Field(default=5, ge=1, le=limits.MAX_DEVICES)
-    local_epochs: int = Field(default=1, ge=1, le=limits.MAX_LOCAL_EPOCHS)
-    learning_rate: float = Field(default=0.01, gt=0, le=1)
-    train_span: DataSpan = 14 * 86400.0
-    round_deadline: Duration = 600.0
-    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedavgm"] = "fedavg"
-    proximal_mu: float = Field(default=0.01, ge=0, description="fedprox: weight of the client's proximal term")
-    server_learning_rate: float = Field(default=0.1, gt=0, description="fedadam/fedyogi eta, fedavgm server lr")
-    server_momentum: float = Field(default=0.9, ge=0, lt=1, description="fedavgm momentum")
-    selection: Literal["random", "energy-aware", "fastest-k", "availability"] = "random"
-    min_battery_soc: float = Field(default=0.3, ge=0, le=1, description="energy-aware: skip devices below this")
-    overcommit: float = Field(default=1.3, ge=1, le=5, description="fastest-k: select k x overcommit, keep the k first")
-    compression: Literal["none", "int8", "top-k"] = "none"
-    topk_fraction: float = Field(default=0.1, gt=0, le=1, description="top-k: share of update entries sent")
-    fault_rate: float = Field(default=0.0, ge=0, lt=1, description="share of ClientApp calls that raise (fault injection)")
-    dp_noise_multiplier: float | None = Field(default=None, ge=0, description="server-side DP with fixed clipping")
-    dp_clipping_norm: float = Field(default=1.0, gt=0)
-    personalise: bool = Field(default=False, description="devices serve local requests with their own fine-tuned copy")
-    supernodes: int | None = Field(default=None, ge=1, description="Flower supernodes hosting the devices "
-                                   "(device d on supernode d mod n); default one per device")
-    # how the ClientApps execute (sim.app.runner.choose_backend); results are the same bit for bit either way
-    backend: Literal["auto", "inprocess", "ray"] = Field(
-        default="auto", exclude_if=lambda v: v == "auto",
-        description="inprocess: ClientApps called in this process (no Ray start); ray: Flower's simulation engine; "
-                    "auto: inprocess unless RAY_ADDRESS names a Ray cluster or the run trains more than 400 updates")
-    # hierarchical FL and edge model caches (sim.scenario_hierarchy); omitted when unset, so flat runs read as before
-    hierarchy: Hierarchy | None = Field(default=None, exclude_if=lambda v: v is None,
-                                        description="client -> edge site -> cloud (HierFAVG)")
-    edge_cache: bool = Field(default=False, exclude_if=lambda v: not v,
-                             description="flat FL with sites: devices download a new global model from their site's cache")
-    # asynchronous federation and device availability (sim.scenario_async checks them; defaults leave sync as it was)
-    mode: Literal["sync", "fedbuff", "fedasync"] = Field(default="sync", exclude_if=lambda v: v == "sync")
-    buffer_size: int | None = Field(default=None, ge=1, le=limits.MAX_DEVICES, exclude_if=lambda v: v is None,
-                                    description="fedbuff: aggregate as soon as this many updates arrived")
-    concurrency: int | None = Field(default=None, ge=1, le=limits.MAX_DEVICES, exclude_if=lambda v: v is None,
-                                    description="fedbuff/fedasync: devices training at once (default clients_per_round)")
-    staleness: Staleness = Field(default=Staleness(), exclude_if=lambda v: v == Staleness())
-    server_step: float = Field(default=1.0, gt=0, le=10, exclude_if=lambda v: v == 1.0,
-                               description="fedbuff/fedasync: server learning rate on the averaged delta")
-    availability: Availability = Field(default=Availability(), exclude_if=lambda v: v.kind == "always")
-
-
 class Output(Strict):
     """What a run directory keeps: at city scale the per-request table dominates (63 bytes a request)."""
 
@@ -354,81 +255,6 @@ class Scenario(Strict):
         return min(self.federation.supernodes or self.device_count, self.device_count)
 
 
-class _FieldError(ValueError):
-    def __init__(self, path: str, message: str):
-        super().__init__(message)
-        self.path = path
-
-
-def _field_path(loc: tuple) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            text = str(part)  # odd keys (line breaks, spaces) are quoted so the error stays on one line
-            path += ("." if path else "") + (text if re.fullmatch(r"[\w.-]+", text) else shown(text))
-    return path or "(top level)"
-
-
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: Any = Scenario
-    parts = list(loc[:-1])
-    while parts:
-        part = parts.pop(0)
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        if getattr(annotation, "__origin__", None) is dict and parts:
-            parts.pop(0)  # the entry's name, as in profiles.<name>.<field>
-        inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
-        model = inner[0] if inner else annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-    return list(model.model_fields)
-
-
-def _describe(error: dict) -> tuple[str, str]:
-    loc, kind, ctx, got = error["loc"], error["type"], error.get("ctx", {}), error.get("input")
-    if loc[:2] == ("policy", "params") and len(loc) == 4:  # one line, not one per member of the value's union
-        return _field_path(loc[:3]), f"must be a finite number, a string or a boolean, got {shown(got)}"
-    if kind == "extra_forbidden":
-        return _field_path(loc), f"unknown key; allowed: {', '.join(_allowed_keys(loc))}"
-    if kind == "missing":
-        return _field_path(loc), "required field is missing"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
-        bound = next(iter(ctx.values()))
-        return _field_path(loc), f"must be {op} {bound}, got {shown(got)}"
-    if kind == "finite_number":
-        return _field_path(loc), f"must be a finite number, got {shown(got)}"
-    if kind == "literal_error":
-        return _field_path(loc), f"must be one of {ctx.get('expected')}, got {shown(got)}"
-    if kind == "too_short":
-        return _field_path(loc), f"must have at least {ctx.get('min_length')} item(s), got {len(got or [])}"
-    if kind == "value_error":
-        cause = ctx.get("error")
-        if isinstance(cause, _FieldError):
-            return cause.path, str(cause)
-        return _field_path(loc), str(cause)
-    if kind in ("model_type", "model_attributes_type"):
-        keys = _allowed_keys((*loc, ""))  # the keys of the model at loc
-        wanted = f"a mapping with keys from: {', '.join(keys)}" if keys else "a mapping"
-        return _field_path(loc), f"must be {wanted}, got {shown(got)}"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        wanted = kind.split("_")[0]
-        return _field_path(loc), f"must be {_KINDS.get(wanted, f'of type {wanted}')}, got {shown(got)}"
-    return _field_path(loc), error["msg"]
-
-
-_KINDS = {"dict": "a mapping (name: value)", "list": "a list", "int": "an integer", "float": "a number",
-          "bool": "true or false", "string": "a string"}  # what a user writes, not pydantic's type names
-MAX_REPORTED = 20  # problems listed one a line; the rest are counted
-
-
 def parse(data: Any, source: str = "<scenario>") -> Scenario:
     """Validate a mapping into a Scenario; raise ScenarioError with one line per problem."""
     if not isinstance(data, dict):
@@ -437,10 +263,7 @@ def parse(data: Any, source: str = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        lines = list(dict.fromkeys(f"{source}: {path}: {message}" for path, message in map(_describe, exc.errors())))
-        if len(lines) > MAX_REPORTED:  # a fleet of 20,000 bad entries is one mistake, not 20,000 lines
-            lines[MAX_REPORTED:] = [f"{source}: (top level): and {len(lines) - MAX_REPORTED:,} more problems"]
-        raise ScenarioError("\n".join(lines)) from None
+        raise ScenarioError(errors.describe_all(source, exc, Scenario)) from None
     _check_limits(scenario, source)
     return scenario
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from plots.sensitivity import BASELINE
 from sim import scenario as scenarios
 from sim.app import sweep
-from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, LINKS, WAN
+from sim.catalogue import CLOUD, DEVICES, EDGE_SERVER, WAN
 
 # (catalogue section, entry, field, the catalogue's words): every number its YAML calls assumed
 ASSUMED = (

@@ -18,10 +18,8 @@ simulation, so they run one at a time in the driver, after the parallel ones: Ra
 from __future__ import annotations
 
 import fcntl
-import itertools
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -29,9 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim import scenario as scenarios
+from sim.app.sweep_file import (ParamValue, PolicyGrid, Run, SweepError, SweepFile,  # noqa: F401  (the sweep API)
+                                 load, run_name)
 from sim.app.logs import quiet_imported_frameworks, ray_logging_level
 from plots.groups import mean_ci
 
@@ -41,91 +40,6 @@ if TYPE_CHECKING:
 # energy_per_request_j includes the radio tails a request's transfers left; device_energy_per_request_j adds FL
 METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j",
            "device_energy_per_request_j", "forecast_mse", "dropped")
-ParamValue = float | int | str | bool
-
-
-class SweepError(Exception):
-    """A sweep that cannot run; str() is one or more lines 'file: field: message'."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PolicyGrid(_Strict):
-    name: str
-    params: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
-
-    @field_validator("params")
-    @classmethod
-    def _non_empty_lists(cls, params: dict) -> dict:
-        for key, value in params.items():
-            if isinstance(value, list) and not value:
-                raise ValueError(f"{key}: a list of values must not be empty")
-        return params
-
-    def points(self) -> list[dict[str, ParamValue]]:
-        """Every combination of the list-valued parameters (scalars are fixed)."""
-        keys = sorted(self.params)
-        axes = [v if isinstance(v, list) else [v] for v in (self.params[k] for k in keys)]
-        return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
-
-
-class SweepFile(_Strict):
-    name: str | None = None
-    out: str | None = None
-    scenarios: list[str] = Field(min_length=1)
-    policies: list[PolicyGrid] = Field(default_factory=list)
-    seeds: list[int] = [0]
-    overrides: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("scenarios", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("policies", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        if isinstance(value, (str, dict)):
-            value = [value]
-        return [{"name": v} if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
-
-    @field_validator("seeds", mode="before")
-    @classmethod
-    def _seeds(cls, seeds: Any) -> list[int]:
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            if not 1 <= seeds <= 10_000:
-                raise ValueError(f"a seed count must be between 1 and 10000, got {seeds}")
-            return list(range(seeds))
-        if (not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds)
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-            raise ValueError(f"must be a count (seeds 0..count-1) or a non-empty list of distinct integers >= 0, "
-                             f"got {seeds!r}")
-        return seeds
-
-
-@dataclass(frozen=True)
-class Run:
-    """One grid point: a resolved scenario and the run directory it writes."""
-
-    scenario: scenarios.Scenario
-    params: dict[str, ParamValue]
-    path: Path
-
-    @property
-    def policy(self) -> str:
-        return self.scenario.policy.name
-
-    @property
-    def needs_flower(self) -> bool:
-        """Federation rounds run inside Flower's own Ray simulation: such runs stay in the driver."""
-        fed = self.scenario.federation
-        return fed.enabled and fed.rounds > 0
-
-    @property
-    def done(self) -> bool:
-        return (self.path / "summary.json").is_file()
 
 
 @dataclass
@@ -137,116 +51,6 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     csv: Path | None = None
     removed_staging: int = 0
-
-
-# --- the sweep file --------------------------------------------------------------------------------
-
-_TYPE_TAG = re.compile(r"^(int|float|str|bool|list|dict|none)(\[.*\])?$|\[")
-
-
-def _describe(source: str, exc: ValidationError) -> str:
-    by_path: dict[str, list[str]] = {}
-    types: dict[str, tuple[list[str], Any]] = {}
-    for error in exc.errors():
-        # union members add their type to the location (seeds.int, params.V.list[...]): keep the field path only
-        loc = tuple(part for part in error["loc"] if isinstance(part, int) or not _TYPE_TAG.search(part))
-        path = scenarios._field_path(loc)  # same field-path style as scenario files
-        kind, got = error["type"], error.get("input")
-        if kind == "extra_forbidden":
-            message = "unknown key; allowed: " + ", ".join(_allowed(loc))
-        elif kind == "missing":
-            message = "required field is missing"
-        elif kind == "value_error":
-            message = str(error.get("ctx", {}).get("error", error["msg"]))
-        elif kind.endswith("_type") or kind.endswith("_parsing"):
-            wanted = types.setdefault(path, ([], got))[0]  # a union: one message naming every allowed type
-            wanted.append(kind.split("_")[0])
-            by_path.setdefault(path, [])
-            continue
-        else:
-            message = error["msg"]
-        by_path.setdefault(path, [])
-        if message not in by_path[path]:
-            by_path[path].append(message)
-    for path, (wanted, got) in types.items():
-        by_path[path].append(f"must be of type {' or '.join(dict.fromkeys(wanted))}, got {got!r}")
-    return "\n".join(f"{source}: {path}: {' or '.join(messages)}" for path, messages in by_path.items())
-
-
-def _allowed(loc: tuple) -> list[str]:
-    return list(PolicyGrid.model_fields) if "policies" in loc[:-1] else list(SweepFile.model_fields)
-
-
-def _merge(base: dict, overrides: dict) -> dict:
-    merged = dict(base)
-    for key, value in overrides.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return merged
-
-
-def _slug(value: Any) -> str:
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text)
-
-
-def run_name(scenario_name: str, policy: str, params: dict[str, ParamValue], seed: int) -> str:
-    """Deterministic run directory name: <scenario>-<policy>[-key=value...]-seed<N>."""
-    parts = [_slug(scenario_name), _slug(policy)] + [f"{_slug(k)}={_slug(v)}" for k, v in sorted(params.items())]
-    return "-".join(parts) + f"-seed{seed}"
-
-
-def load(path: str | Path, out: str | Path | None = None) -> tuple[Path, list[Run]]:
-    """Read a sweep file and expand it into runs (every scenario validated); raise SweepError on any problem."""
-    path = Path(path)
-    source = str(path)
-    try:
-        data = scenarios.read_yaml(path)  # bounded as scenario files are (a billion laughs is refused at once)
-    except scenarios.ScenarioError as exc:
-        raise SweepError(str(exc)) from None
-    if not isinstance(data, dict):
-        raise SweepError(f"{source}: (top level): must be a mapping of sweep fields, got "
-                         f"{'an empty file' if data is None else type(data).__name__}")
-    try:
-        sweep = SweepFile.model_validate(data)
-    except ValidationError as exc:
-        raise SweepError(_describe(source, exc)) from None
-    here = path.parent
-    out_dir = Path(out) if out is not None else here / (sweep.out or f"runs/{sweep.name or path.stem}")
-    out_dir = Path(os.path.normpath(out_dir.absolute()))  # Ray workers need not share the driver's cwd
-    runs: list[Run] = []
-    errors: list[str] = []
-    for i, relative in enumerate(sweep.scenarios):
-        try:
-            base = scenarios.load(here / relative)
-        except scenarios.ScenarioError as exc:
-            errors.append(f"{source}: scenarios[{i}]: {exc}".replace("\n", f"\n{source}: scenarios[{i}]: "))
-            continue
-        data = _merge(base.model_dump(mode="json"), sweep.overrides)
-        try:
-            scenarios.parse(data, f"{source}: overrides")
-        except scenarios.ScenarioError as exc:
-            errors.extend(str(exc).splitlines())
-            continue
-        grids = sweep.policies or [PolicyGrid(name=base.policy.name, params=dict(base.policy.params))]
-        for j, grid in enumerate(grids):
-            for params in grid.points():
-                for seed in sweep.seeds:
-                    point = dict(data, seed=seed, policy={"name": grid.name, "params": params})
-                    try:
-                        resolved = scenarios.parse(point, f"{source}: policies[{j}]")
-                    except scenarios.ScenarioError as exc:
-                        errors.extend(str(exc).splitlines())
-                        break
-                    runs.append(Run(resolved, params, out_dir / run_name(resolved.name, grid.name, params, seed)))
-    if errors:
-        raise SweepError("\n".join(dict.fromkeys(errors)))
-    seen: dict[Path, int] = {}
-    for run in runs:
-        if run.path in seen:
-            raise SweepError(f"{source}: scenarios: two grid points share the run directory {run.path.name} "
-                             "(scenarios with the same name?)")
-        seen[run.path] = 1
-    return out_dir, runs
 
 
 # --- running ---------------------------------------------------------------------------------------

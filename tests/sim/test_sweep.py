@@ -54,6 +54,9 @@ def test_grid_expands_with_deterministic_names(tmp_path):
     ({"policies": ["nope"]}, "sweep.yaml: policies[0]: policy.name: unknown policy 'nope'"),
     ({"policies": [{"name": "random", "params": {"q": [1, 2]}}]}, "sweep.yaml: policies[0]: policy.params: "),
     ({"policies": [{"name": "local", "param": {}}]}, "sweep.yaml: policies[0].param: unknown key; allowed: name, params"),
+    # the members of a union that all refused the value make one line (sim.errors, the scenario files' formatter)
+    ({"policies": [{"name": "random", "params": {"p_local": {"a": 1}}}]}, "sweep.yaml: policies[0].params.p_local: "
+     "must be a number or an integer or a string or true or false or a list, got {'a': 1}"),
     ({"seeds": 0}, "sweep.yaml: seeds: a seed count must be between 1 and 10000"),
     ({"overrides": {"duration": "-1s"}}, "sweep.yaml: overrides: duration: "),
     ({"overrides": {"fleet": "x"}}, "sweep.yaml: overrides: fleet: "),
