@@ -25,7 +25,26 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_S = 170.0  # the whole test: SuperLink, SuperNodes and the run
-BIN = Path(sys.executable).parent
+
+
+def console_script_path(name: str) -> str:
+    """Where the console script `name` is installed: beside this interpreter, or where pip put Flower's scripts."""
+    import shutil
+    import sysconfig
+
+    for folder in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts")), Path(sys.base_prefix) / "bin"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    return shutil.which(name) or name
+
+
+def console_script(name: str) -> list[str]:
+    """The command line of an installed console script, run by this interpreter: its entry point, wherever pip put
+    the script (a virtual environment with system site packages keeps them outside its own bin/)."""
+    from importlib.metadata import entry_points
+
+    (entry,) = entry_points(group="console_scripts", name=name)
+    return [sys.executable, "-c", f"import sys; from {entry.module} import {entry.attr}; sys.exit({entry.attr}())"]
 
 
 def _free_port() -> int:
@@ -80,12 +99,14 @@ def test_flwr_run_on_a_superlink_with_two_supernodes(tmp_path):
     env = {**os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1",
            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1", "EDGEFED_CACHE_DIR": str(tmp_path / "cache"),
            "EDGEFED_DATA": str(ROOT / "clients" / "datasets" / "sgsc_households_hourly.csv.gz"),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT),
+           # the SuperLink and SuperNodes start flwr-serverapp / flwr-clientapp by name: the folder of Flower's scripts
+           "PATH": os.pathsep.join([str(Path(console_script_path("flwr-clientapp")).parent), os.environ["PATH"]])}
     deadline = time.monotonic() + BUDGET_S
     started: list[subprocess.Popen] = []
 
     def start(name: str, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([str(BIN / name), *args], env=env, cwd=tmp_path, start_new_session=True,
+        proc = subprocess.Popen([*console_script(name), *args], env=env, cwd=tmp_path, start_new_session=True,
                                 stdout=(logs / f"{name}-{len(started)}.log").open("w"), stderr=subprocess.STDOUT)
         started.append(proc)
         return proc
@@ -98,7 +119,7 @@ def test_flwr_run_on_a_superlink_with_two_supernodes(tmp_path):
                   "--node-config", f"partition-id={partition} num-partitions=2")
         out = tmp_path / "run"
         config = f"scenario='{_scenario(tmp_path / 'quickstart-2.yaml')}' out='{out}' supernodes=2"
-        run = subprocess.run([str(BIN / "flwr"), "run", str(ROOT), "edgefed-test", "--run-config", config, "--stream"],
+        run = subprocess.run([*console_script("flwr"), "run", str(ROOT), "edgefed-test", "--run-config", config, "--stream"],
                              env=env, cwd=tmp_path, capture_output=True, text=True,
                              timeout=max(10.0, deadline - time.monotonic()))
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
