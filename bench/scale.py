@@ -3,7 +3,7 @@
 Usage: python bench/scale.py [SCENARIO] [--devices N] [--hours H] [--no-federation] [--no-pretrain] [--write DIR]
        [--profile]
        python bench/scale.py --engine [--quick]   the engine alone (no Flower, no scoring), each point in its own process:
-         memory: peak RSS at two durations, request table held in memory vs streamed (sim.app.stream)
+         memory: peak RSS at two durations, request table held in memory vs streamed (sim.spill)
          curve: per-request wall cost at 1k, 10k, 100k devices and equal total requests (ratio to 1k)
 The fleet is scaled proportionally to N devices; the last line printed is one JSON object.
 peak_rss_mb is this process's ru_maxrss; peak_tree_rss_mb samples (every 0.2 s) the summed RSS of this
@@ -85,7 +85,7 @@ def engine_point(spec: dict) -> dict:
     import yaml
 
     from sim import scenario as scenarios
-    from sim.app.stream import RequestSpill
+    from sim.spill import RequestSpill
     from sim.world import World
 
     data = scaled(yaml.safe_load(Path(spec["scenario"]).read_text()), spec["devices"], spec["hours"], False)
