@@ -15,18 +15,14 @@ from typing import Iterator
 
 import numpy as np
 
+from sim.limits import streams
 from sim.recorder import COLUMNS, SERVED
 
 
-# output.stream unset: a run streams when it expects more rows than this (about 0.9 GB held in memory)
-AUTO_STREAM_ROWS = 20_000_000
-
-
 def open_spill(world, expected_rows: int) -> "RequestSpill | None":
-    """The spill a world streams its rows to (output.stream, or automatically above AUTO_STREAM_ROWS), in a
-    fresh private temporary directory: the run directory itself is only written, whole, at the end."""
-    wanted = world.scenario.output.stream
-    if not (wanted if wanted is not None else expected_rows > AUTO_STREAM_ROWS):
+    """The spill a world streams its rows to (sim.limits.streams), in a fresh private temporary directory: the
+    run directory itself is only written, whole, at the end (sim.app.runner.write_run)."""
+    if not streams(world.scenario, expected_rows):
         return None
     return RequestSpill(world, Path(tempfile.mkdtemp(prefix="edgefed-spill-")) / "recorded.parquet")
 

@@ -10,7 +10,7 @@ import pytest
 
 from sim import scenario as scenarios
 from sim.app.runner import run_scenario, write_run
-from sim.spill import AUTO_STREAM_ROWS
+from sim.limits import AUTO_STREAM_ROWS
 from sim.world import World
 
 EXACT = ("requests", "served", "dropped", "unfinished", "share_by_target", "latency_mean_s", "latency_p95_s",
