@@ -179,11 +179,11 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
         kind = Coordinator if scenario.federation.mode == "sync" else AsyncCoordinator
     coordinator = kind(world, fleet, _untrained_edge(scenario), pretrained)
     world.run(progress)
-    table = world.table()
-    requests = requests_by_device(table, scenario.models.int8_on_device)
     if evaluate is None or scenario.federation.personalise:  # only the devices hold their personal copies
         evaluate = fleet.evaluate
-    score(table, requests, evaluate, world.weights())
+    if world.spill is None:  # a streamed world's rows are scored group by group after the run (sim.app.stream)
+        table = world.table()
+        score(table, requests_by_device(table, scenario.models.int8_on_device), evaluate, world.weights())
     versions = score_versions(evaluate, world.n_devices, world.weights(), int(scenario.duration // 3600),
                               world.fleet.personal_version if scenario.federation.personalise else None)
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,

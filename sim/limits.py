@@ -49,6 +49,16 @@ MAX_BURST_SWITCHES = 1e8  # bursty burst/calm switches in a run: each is a few n
 RECORDED_ROW_BYTES = sum(np.dtype(kind).itemsize for kind in COLUMNS.values())
 DERIVED_ROW_BYTES = 26
 REQUEST_BYTES = RECORDED_ROW_BYTES * 1.05 + DERIVED_ROW_BYTES + 8
+# a streamed run (sim.spill, output.stream) keeps only the served requests' latencies (float32) for the exact p95
+STREAMED_REQUEST_BYTES = 4
+# output.stream unset: a run streams when it expects more rows than this (about 0.9 GB held in memory)
+AUTO_STREAM_ROWS = 20_000_000
+
+
+def streams(scenario, expected_rows: float) -> bool:
+    """Whether a run streams its request table: output.stream, else above AUTO_STREAM_ROWS expected rows."""
+    wanted = scenario.output.stream
+    return wanted if wanted is not None else expected_rows > AUTO_STREAM_ROWS
 # One device. Measured with tracemalloc: building a World of 1k and 10k devices (four profiles and links)
 # peaks at 1.52 MB and 12.4 MB (1.21 kB a device more); a whole run_scenario without federation and without
 # requests at 4.9 MB and 19.0 MB (1.56 kB a device more).
@@ -281,6 +291,7 @@ def estimate(scenario) -> RunEstimate:
     duration = scenario.duration
     total_rate = sum(g.count * g.workload.rate for g in scenario.fleet)
     chunk_s = chunk_seconds(total_rate, duration)
+    row_bytes = STREAMED_REQUEST_BYTES if streams(scenario, total_rate * duration * 1.05) else REQUEST_BYTES
     for g, group in enumerate(scenario.fleet):
         requests = group.count * group.workload.rate * duration
         need.requests += requests
@@ -288,7 +299,7 @@ def estimate(scenario) -> RunEstimate:
         culprit = _furthest_from_typical(scenario, g, "rate")
         # its arrivals' share of one chunk, and the chunk's sojourn arrays
         chunk_rows = group.count * group.workload.rate * chunk_s
-        need.add(culprit, requests * REQUEST_BYTES + chunk_rows * CHUNK_ROW_BYTES)
+        need.add(culprit, requests * row_bytes + chunk_rows * CHUNK_ROW_BYTES)
         need.add(f"fleet[{g}].count", group.count * DEVICE_BYTES)
         override = scenario.profiles.get(group.profile)
         cores_field = (f"profiles.{group.profile}.cores" if override is not None and override.cores is not None

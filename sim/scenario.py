@@ -149,6 +149,8 @@ class Output(Strict):
     sample_every: Duration | None = Field(default=None, gt=0, description="links/battery interval; default duration/200")
     # forecast errors also in kWh per hour (RMSE, MAE), for int8 and fp32 on-device models: summary.json forecast_kwh
     forecast_kwh: bool = False
+    stream: bool | None = Field(default=None, description="write requests.parquet in row groups as the run goes "
+                                "(bounded memory); default: only runs of more than 20M requests")
 
 
 class Data(Strict):

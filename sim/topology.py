@@ -83,7 +83,9 @@ class Topology:
         self.down_link = [self.cells[c].down for c in self.cell]
         self._access_rtt_s = fleet.access_rtt_s
         self._routes_of_cell: dict[tuple[int, float], list] = {}  # (cell, access RTT): routes, built on a move
-        self.routes = [self.routes_from(c, fleet.access_rtt_s[d]) for d, c in enumerate(self.cell)]
+        # devices in one cell with one access RTT share one routes list (built once, not once a device)
+        self.routes = [self._shared_routes(c, fleet.access_rtt_s[d]) for d, c in enumerate(self.cell)]
+        self._estimates: dict[int, tuple] = {}  # id of a shared routes list: its sites' rtt, compute, slowest hop
         self.wait_seen = [[0.0] * n_sites for _ in fleet.devices]
         self.forwarding = scenario.forwarding.kind
         self.forward_threshold_s = 0.0 if self.forwarding == "least-loaded" else scenario.forwarding.threshold
@@ -194,11 +196,14 @@ class Topology:
         into = self.cells[cell]
         self.cell[dev], self.home_site[dev] = cell, into.site
         self.up_link[dev], self.down_link[dev] = into.up, into.down
-        key = (cell, self._access_rtt_s[dev])
+        self.routes[dev] = self._shared_routes(cell, self._access_rtt_s[dev])
+
+    def _shared_routes(self, cell: int, access_rtt_s: float) -> list:
+        key = (cell, access_rtt_s)
         routes = self._routes_of_cell.get(key)
         if routes is None:
-            routes = self._routes_of_cell[key] = self.routes_from(cell, key[1])
-        self.routes[dev] = routes
+            routes = self._routes_of_cell[key] = self.routes_from(cell, access_rtt_s)
+        return routes
 
     def detach(self, dev: int, no_link) -> None:
         """Device `dev` has no cell in range: it sends over `no_link` (sim.mobility.NoCoverage). Its site and
@@ -223,11 +228,15 @@ class Topology:
         """What device `dev` knows of every site from its cell, for its observation: its own site, the queue
         each site last reported to it (the live list), the round trip, the compute time and the metro path's
         slowest hop (nominal bit/s; inf for its own site)."""
-        routes = self.routes[dev][FIRST_SITE:]
-        home = self.home_site[dev]
-        slowest = tuple(min((link.bytes_per_s * 8.0 for link in route[2]), default=float("inf")) for route in routes)
-        return (home, self.wait_seen[dev], tuple(route[4] for route in routes), tuple(route[1] for route in routes),
-                slowest)
+        shared = self.routes[dev]
+        known = self._estimates.get(id(shared))  # shared lists live as long as the topology: ids stay unique
+        if known is None:
+            routes = shared[FIRST_SITE:]
+            slowest = tuple(min((link.bytes_per_s * 8.0 for link in route[2]), default=float("inf"))
+                            for route in routes)
+            known = self._estimates[id(shared)] = (tuple(route[4] for route in routes),
+                                                   tuple(route[1] for route in routes), slowest)
+        return (self.home_site[dev], self.wait_seen[dev], *known)
 
     def metro_rtt_s(self, home: int, site: int) -> float:
         """Round trip over the metro from site `home` to site `site` (0 for the same site)."""

@@ -17,6 +17,7 @@ from sim.mobility import InterruptibleRadio, Mobility
 from sim.outages import Outages
 from sim.network import SharedLink
 from sim.policies import EDGE, LOCAL, Policy, make_policy
+from sim.spill import open_spill
 from sim.recorder import COLUMNS, MOBILITY_COLUMNS, Recorder
 from sim.serving import Serving
 from sim.topology import CLOUD_SITE, Topology
@@ -92,6 +93,8 @@ class World:
         expected = int(fleet.request_rate.sum() * self.duration_s * 1.05) + 16
         self.recorder = Recorder(recorder_capacity or expected, COLUMNS | MOBILITY_COLUMNS if mobile else COLUMNS)
         self.energy.recorder = self.recorder  # requests' radio joules, tails included, go to their rows
+        # big runs stream their rows to disk as they become final (sim.spill; output.stream)
+        self.spill = open_spill(self, expected)
         self.serving = Serving(self, arrivals)
         self.serving.start()
         if self.dvfs is not None:
@@ -122,6 +125,8 @@ class World:
         """Advance simulated time to the scenario's duration, reporting progress in `steps` slices."""
         for i in range(1, steps + 1):
             self.env.run(until=self.duration_s * i / steps)
+            if self.spill is not None:  # the rows that became final go to disk, their memory back
+                self.spill.flush(self.env.now)
             if progress is not None:
                 progress(self.env.now)
         if self.scenario.output.links or self.scenario.output.battery:
@@ -132,6 +137,8 @@ class World:
         if self.mobility is not None:
             self.mobility.close(self.duration_s)
         self.recorder.mark_unfinished()
+        if self.spill is not None:
+            self.spill.close()
 
     def _follow_trace(self, group: int, rows: list[tuple[float, float, float]]):
         cell = self.topology.cells[self.topology.cell[next(d.index for d in self.devices if d.group == group)]]
@@ -153,7 +160,11 @@ class World:
         return self._table
 
     def _derive_table(self) -> dict[str, np.ndarray]:
-        recorded = self.recorder.table()
+        return self.derive(self.recorder.table())
+
+    def derive(self, recorded: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """REQUEST_COLUMNS of recorded rows (the whole table, or one streamed row group: every derived value
+        follows from its own row, so a group derives exactly as it would inside the whole table)."""
         device, target, arrival = recorded["device"], recorded["target"], recorded["arrival_s"]
         fleet, topology = self.fleet, self.topology
         home = np.array([topology.cells[c].site for c in topology.cell])  # each device's site (devices stay put)

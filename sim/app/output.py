@@ -206,13 +206,18 @@ def write_csv(path: Path, rows: list[dict], header: list[str]) -> None:
 def write_parquet(path: Path, columns: dict[str, np.ndarray], labels: dict[str, tuple[str, ...]] | None = None) -> None:
     """Columns named in `labels` hold codes 0..k-1 and are written as dictionary (categorical) columns with those
     labels, so pyarrow and pandas readers see 'edge', not 1."""
-    import pyarrow as pa  # here, not at import: the CLI imports this module for every command
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # here, not at import: the CLI imports this module for every command
+
+    pq.write_table(labelled_table(columns, labels), path, compression="zstd")
+
+
+def labelled_table(columns: dict[str, np.ndarray], labels: dict[str, tuple[str, ...]] | None = None):
+    """An Arrow table of `columns`, those named in `labels` as categorical columns (write_parquet)."""
+    import pyarrow as pa
 
     labels = labels or {}
-    arrays = {name: _categorical(values, labels[name]) if name in labels else values
-              for name, values in columns.items()}
-    pq.write_table(pa.table(arrays), path, compression="zstd")
+    return pa.table({name: _categorical(values, labels[name]) if name in labels else values
+                     for name, values in columns.items()})
 
 
 def _categorical(codes: np.ndarray, labels: tuple[str, ...]):

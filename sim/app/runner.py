@@ -17,7 +17,7 @@ from sim.app.logs import quiet_imported_frameworks, ray_logging_level
 from sim.app.manifest import manifest
 from sim.app.output import atomic_directory, write_csv, write_json, write_parquet
 from sim.outages import OUTAGE_COLUMNS
-from sim.app.summary import device_rows, kwh_errors, local_inference, summarize
+from sim.app.summary import device_rows, kwh_errors, local_inference, summarize, with_ledgers
 from sim.app import topology_files
 from sim.policies import TARGET_NAMES
 from sim.recorder import DROP_REASONS, SERVED
@@ -54,6 +54,8 @@ class RunResult:
     versions: list[dict] = field(default_factory=list)
     exclusions: list[dict] = field(default_factory=list)  # fleet groups left out of training (sim.memory)
     outages: list[dict] | None = None  # outages.csv (sim.outages); None: the scenario declares none
+    requests_file: Path | None = None  # a streamed run's requests.parquet, written already (sim.app.stream)
+    requests_written: int | None = None
     wall_s: float | None = None  # simulation and scoring, not writing the run directory
     pretrained_note: str = ""  # where the starting models came from (never in summary.json: a hit equals a miss)
     topology: topology_files.TopologyFiles | None = None  # topology.json, positions.csv, handovers.csv
@@ -229,9 +231,10 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
             world.publish_cloud([a.copy() for a in start.cloud])
         rounds = [dict(r) for r in start.rounds]
         world.run(progress)
-        table = world.table()
-        score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
-              world.weights())
+        if world.spill is None:  # a streamed world is scored group by group (collect)
+            table = world.table()
+            score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
+                  world.weights())
     result = collect(world, rounds, round_clients, versions)
     if scenario.output.forecast_kwh:
         result.summary["forecast_kwh"] = forecast_kwh(scenario, world)
@@ -275,8 +278,12 @@ def forecast_kwh(scenario: scenarios.Scenario, world: World) -> dict:
 def collect(world: World, rounds: list[dict], round_clients: list[dict], versions: list[dict]) -> RunResult:
     """Everything a finished (and scored) world has to report."""
     scenario = world.scenario
-    table = world.table()
-    summary = summarize(table, world.energy.spent, rounds, world.policy.name, scenario.seed, scenario.duration)
+    if world.spill is not None:
+        table, devices, summary, file, written = _streamed(world, rounds)
+    else:
+        table, file, written = world.table(), None, None
+        devices = device_rows(world)
+        summary = summarize(table, world.energy.spent, rounds, world.policy.name, scenario.seed, scenario.duration)
     summary["scenario"] = scenario.name
     summary["edge_server_energy_j"] = world.edge_energy_j()
     summary["harvested_j"] = float(sum(world.energy.harvested_j) - sum(world.energy.wasted_j))
@@ -292,10 +299,28 @@ def collect(world: World, rounds: list[dict], round_clients: list[dict], version
     if versions:
         summary["global_model_mse_by_version"] = [v["mse"] for v in versions if v["model"] == "edge"]
         summary["held_out_mse_by_model"] = {v["model"]: v["mse"] for v in versions if v["model"] != "edge"}
-    return RunResult(scenario, summary, table, rounds, device_rows(world), round_clients, world.link_samples,
+    return RunResult(scenario, summary, table, rounds, devices, round_clients, world.link_samples,
                      world.battery_samples, versions, excluded,
-                     world.outages.rows() if world.outages is not None else None,
-                     topology=topology_files.collect(world))
+                     outages=world.outages.rows() if world.outages is not None else None,
+                     requests_file=file, requests_written=written, topology=topology_files.collect(world))
+
+
+def _streamed(world: World, rounds: list[dict]) -> tuple:
+    """A streamed world's requests.parquet (beside its spill) and summary, one row group at a time."""
+    from sim.app import stream
+
+    scenario = world.scenario
+    if scenario.output.forecast_kwh or scenario.federation.personalise:
+        raise scenarios.ScenarioError("output.stream: a streamed run cannot score forecast_kwh or personal models "
+                                      "(they need the whole request table): set output.stream: false")
+    out = world.spill.path.parent / "requests.parquet"
+    folded, written = stream.finish(world, _score_on_devices(scenario), scenario.models.int8_on_device,
+                                    lambda device: written_requests(scenario, device), out, REQUEST_LABELS)
+    world.spill.path.unlink()
+    summary = with_ledgers(folded.summary(), world.energy.spent, rounds, world.policy.name, scenario.seed,
+                           scenario.duration)
+    devices = device_rows(world, (folded.device_requests, folded.device_served))
+    return {}, devices, summary, out, written
 
 
 def written_requests(scenario: scenarios.Scenario, device: np.ndarray) -> np.ndarray | None:
@@ -325,11 +350,14 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
                                                "pretrained": result.pretrained_note})
         if provenance is not None:
             write_json(staging / "provenance.json", provenance)
-        rows = written_requests(result.scenario, result.requests["device"])
-        requests = result.requests if rows is None else {k: v[rows] for k, v in result.requests.items()}
-        write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
-        if len(requests["device"]) or result.scenario.output.requests != "none":
-            write_parquet(staging / "requests.parquet", requests, REQUEST_LABELS)
+        if result.requests_file is not None:  # streamed: written already, moved in whole
+            _move_streamed(result, staging)
+        else:
+            rows = written_requests(result.scenario, result.requests["device"])
+            requests = result.requests if rows is None else {k: v[rows] for k, v in result.requests.items()}
+            write_json(staging / "summary.json", {**result.summary, "requests_written": len(requests["device"])})
+            if len(requests["device"]) or result.scenario.output.requests != "none":
+                write_parquet(staging / "requests.parquet", requests, REQUEST_LABELS)
         hierarchical = any("level" in r for r in result.rounds)
         write_csv(staging / "rounds.csv", result.rounds, with_extra_columns(
             ROUND_COLUMNS + (HIERARCHY_ROUND_COLUMNS if hierarchical else []), result.rounds))
@@ -347,3 +375,12 @@ def write_run(result: RunResult, out: str | Path, plots: bool = True, provenance
 
             render_run(staging)
     return out
+
+
+def _move_streamed(result: RunResult, staging: Path) -> None:
+    import shutil
+
+    write_json(staging / "summary.json", {**result.summary, "requests_written": result.requests_written})
+    if result.requests_written or result.scenario.output.requests != "none":
+        shutil.move(result.requests_file, staging / "requests.parquet")
+    shutil.rmtree(result.requests_file.parent, ignore_errors=True)

@@ -1,83 +1,123 @@
-"""Stream a running world's request rows to a Parquet file in row groups, as soon as a prefix of them is final.
+"""A streamed run's request table, one row group at a time: derive, score, write requests.parquet, summarise.
 
-A row is final when its request was answered or dropped (latency written, or `dropped` set) and the radio tail
-its transfers left is billed. Tails are billed lazily (at the device's next transfer, or at the end of the run),
-but a tail that has already run in full will be billed exactly its full joules: those are added to the streamed
-copy here, so only tails still running (seconds) hold a row back. Streamed rows' pages go back to the system
-(Recorder.release), so the resident table is the window of unfinished rows, not the whole run.
+The world spilled its recorded columns as they became final (sim.spill); here each group gets its derived
+columns (World.derive) and its forecast errors (the same scorer as the in-memory path, on that group's rows),
+is appended to requests.parquet (REQUEST_COLUMNS, labelled), and is folded into the summary's counts and sums.
+Only the served requests' latencies are kept (4 bytes a request): the p95 is then exact, and so is the mean.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 import numpy as np
 
-from sim.recorder import COLUMNS, SERVED
+from clients.spec import MODEL_NAMES
+from sim.forecasts import requests_by_device, score
+from sim.policies import TARGET_NAMES
+from sim.recorder import SERVED, UNFINISHED
+from sim.spill import row_groups
 
 
-class RequestSpill:
-    """The recorded columns of a world's final rows, appended to `path` one row group per flush."""
+@dataclass
+class Folded:
+    """The summary's counts and sums over the groups seen so far (float sums in float64)."""
 
-    def __init__(self, world, path: Path, min_rows: int = 1 << 16):
-        self.world, self.path, self.min_rows = world, Path(path), min_rows
-        self.streamed = 0  # rows below this are in the file
-        self.groups = 0
-        self._writer = None
+    n_devices: int
+    requests: int = 0
+    unfinished: int = 0
+    latency: list = field(default_factory=list)  # the served requests' latencies, float32, group by group
+    met: int = 0
+    by_target: np.ndarray = field(default_factory=lambda: np.zeros(len(TARGET_NAMES), np.int64))
+    energy_j: float = 0.0
+    bytes_up: float = 0.0
+    scored: int = 0
+    sums: dict = field(default_factory=lambda: dict.fromkeys(("sq", "abs", "base_sq", "base_abs"), 0.0))
+    by_model: dict = field(default_factory=dict)  # model -> [sum of squared errors, scored, served]
+    device_requests: np.ndarray | None = None
+    device_served: np.ndarray | None = None
 
-    def final_rows(self, now: float) -> int:
-        """The end of the prefix of rows, from the first not yet streamed, that no event will change again."""
-        rec = self.world.recorder
-        lo, size = self.streamed, rec.size
-        if size <= lo:
-            return lo
-        waiting = np.isnan(rec.latency_s[lo:size]) & (rec.dropped[lo:size] == SERVED)
-        hi = lo + int(np.argmax(waiting)) if waiting.any() else size
-        rows, _, ran_in_full = self.world.energy.open_tails(now)
-        running = rows[~ran_in_full]
-        running = running[running >= lo]
-        return min(hi, int(running.min())) if len(running) else hi
+    def add(self, table: dict[str, np.ndarray]) -> None:
+        served = table["dropped"] == SERVED
+        latency = table["latency_s"][served]
+        self.requests += len(served)
+        self.unfinished += int(np.count_nonzero(table["dropped"] == UNFINISHED))
+        self.latency.append(latency)
+        self.met += int(np.count_nonzero(latency <= table["deadline_s"][served]))
+        self.by_target += np.bincount(table["target"][served], minlength=len(TARGET_NAMES))[: len(TARGET_NAMES)]
+        self.energy_j += float(np.sum(table["energy_compute_j"][served].astype(np.float64)
+                                      + table["energy_radio_j"][served]))
+        self.bytes_up += float(np.sum(table["bytes_up"][served], dtype=np.float64))
+        errors, baseline = table["forecast_error"][served], table["baseline_error"][served]
+        both = np.isfinite(errors) & np.isfinite(baseline)
+        e, b = errors[both].astype(np.float64), baseline[both].astype(np.float64)
+        self.scored += int(both.sum())
+        for key, values in (("sq", e ** 2), ("abs", np.abs(e)), ("base_sq", b ** 2), ("base_abs", np.abs(b))):
+            self.sums[key] += float(values.sum())
+        model = table["model"][served]
+        for i in np.unique(model):
+            mine = both & (model == i)
+            tally = self.by_model.setdefault(int(i), [0.0, 0, 0])
+            tally[0] += float((errors[mine].astype(np.float64) ** 2).sum())
+            tally[1] += int(mine.sum())
+            tally[2] += 1
+        n = self.n_devices
+        requests = np.bincount(table["device"], minlength=n)
+        served_by_device = np.bincount(table["device"][served], minlength=n)
+        self.device_requests = requests if self.device_requests is None else self.device_requests + requests
+        self.device_served = served_by_device if self.device_served is None else self.device_served + served_by_device
 
-    def flush(self, now: float, last: bool = False) -> None:
-        """Stream the final prefix (at least min_rows of it unless `last`) and give its memory back."""
-        rec = self.world.recorder
-        lo, hi = self.streamed, self.final_rows(now)
-        if hi - lo < (1 if last else self.min_rows):
-            return
-        group = rec.rows(lo, hi)
-        rows, joules, ran_in_full = self.world.energy.open_tails(now)
-        billed_later = ran_in_full & (rows >= lo) & (rows < hi)
-        at = rows[billed_later] - lo
-        # what FleetEnergy._charge will store: the float32 row plus the tail's joules in float64, rounded once
-        group["energy_radio_j"][at] = (group["energy_radio_j"][at].astype(np.float64)
-                                       + joules[billed_later]).astype(np.float32)
-        self._write(group)
-        self.streamed = hi
-        rec.release(hi)
+    def summary(self) -> dict:
+        """summarize()'s request keys: counts, shares, p95 and the latency mean exactly as in memory; the other
+        means from float64 sums (the in-memory path sums float32 columns: they agree to float32 precision)."""
+        latency = np.concatenate(self.latency) if self.latency else np.zeros(0, np.float32)
+        count = len(latency)
+        scored = self.scored
 
-    def _write(self, group: dict[str, np.ndarray]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        def mean(total: float, k: int) -> float | None:
+            return total / k if k else None
 
-        table = pa.table(group)
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self._writer.write_table(table, row_group_size=len(group["device"]))
-        self.groups += 1
-
-    def close(self) -> None:
-        """After the run (energy closed, unfinished rows marked): stream every row left."""
-        self.flush(self.world.env.now, last=True)
-        if self._writer is None:  # a run without requests: an empty file with the schema
-            self._write({name: np.zeros(0, dtype) for name, dtype in COLUMNS.items()})
-        self._writer.close()
+        return {
+            "requests": self.requests, "served": count, "dropped": self.requests - count - self.unfinished,
+            "unfinished": self.unfinished,
+            "share_by_target": {name: float(self.by_target[i] / count) if count else 0.0
+                                for i, name in enumerate(TARGET_NAMES)},
+            "latency_mean_s": float(latency.mean()) if count else None,
+            "latency_p95_s": float(np.percentile(latency, 95)) if count else None,
+            "deadline_miss_rate": float(1.0 - self.met / count) if count else None,
+            "energy_per_request_j": mean(self.energy_j, count),
+            "bytes_offloaded": self.bytes_up, "forecast_scored": scored,
+            "forecast_mse": mean(self.sums["sq"], scored), "forecast_mae": mean(self.sums["abs"], scored),
+            "persistence_mse": mean(self.sums["base_sq"], scored),
+            "persistence_mae": mean(self.sums["base_abs"], scored),
+            "forecast_mse_by_model": {MODEL_NAMES[i]: mean(t[0], t[1]) for i, t in sorted(self.by_model.items())},
+        }
 
 
-def row_groups(path: Path) -> Iterator[dict[str, np.ndarray]]:
-    """The streamed rows back, one row group at a time, as numpy columns."""
+def finish(world, evaluate, int8: bool, written: Callable[[np.ndarray], np.ndarray | None], out: Path,
+           labels: dict) -> tuple[Folded, int]:
+    """Every spilled group of `world` derived, scored, folded and (the rows `written` keeps) appended to
+    `out`; returns the folded figures and the rows written."""
     import pyarrow.parquet as pq
 
-    source = pq.ParquetFile(path)
-    for i in range(source.num_row_groups):
-        group = source.read_row_group(i)
-        yield {name: group.column(name).to_numpy() for name in group.column_names}
+    from sim.app.output import labelled_table
+
+    folded, writer, rows_written = Folded(world.n_devices), None, 0
+    weights = world.weights()
+    for recorded in row_groups(world.spill.path):
+        table = world.derive(recorded)
+        table["forecast_error"], table["baseline_error"] = (table[k].copy() for k in ("forecast_error", "baseline_error"))
+        score(table, requests_by_device(table, int8), evaluate, weights)
+        folded.add(table)
+        keep = written(table["device"])
+        part = table if keep is None else {k: v[keep] for k, v in table.items()}
+        arrow = labelled_table(part, labels)
+        if writer is None:
+            writer = pq.ParquetWriter(out, arrow.schema, compression="zstd")
+        if arrow.num_rows or rows_written == 0:
+            writer.write_table(arrow)
+        rows_written += arrow.num_rows
+    if writer is not None:
+        writer.close()
+    return folded, rows_written

@@ -31,6 +31,32 @@ def request_costs(table: dict[str, np.ndarray], served: np.ndarray, lambda_energ
 
 def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[float]], rounds: list[dict],
               policy: str, seed: int, duration_s: float) -> dict:
+    return with_ledgers(request_figures(table), energy_by_component, rounds, policy, seed, duration_s)
+
+
+def with_ledgers(figures: dict, energy_by_component: dict[str, list[float]], rounds: list[dict], policy: str,
+                 seed: int, duration_s: float) -> dict:
+    """The request figures (in memory: request_figures; streamed: sim.app.stream.Folded) with the run's
+    identity, the devices' energy ledgers and the federation's rounds."""
+    count = figures["served"]
+    device_total = {c: float(np.sum(energy_by_component[c])) for c in energy_by_component}
+    # the devices' ledgers above idle: the requests' own energy plus federated training and transfers
+    device_active_j = sum(device_total[c] for c in ACTIVE_COMPONENTS)
+    return {
+        "policy": policy,
+        "seed": seed,
+        "simulated_s": duration_s,
+        **figures,
+        "device_energy_per_request_j": device_active_j / count if count else None,
+        "device_energy_j": device_total,
+        "fl_pretrain_rounds": sum(r["phase"].startswith("pretrain") for r in rounds),
+        "fl_rounds": sum(r["phase"] == "deploy" for r in rounds),
+        "fl_aggregated_updates": int(sum(r["aggregated"] for r in rounds if r["phase"] == "deploy")),
+    }
+
+
+def request_figures(table: dict[str, np.ndarray]) -> dict:
+    """summary.json's figures over the request table held in memory."""
     served = table["dropped"] == SERVED
     latency = table["latency_s"][served]
     met = latency <= table["deadline_s"][served]
@@ -41,13 +67,7 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
     both = np.isfinite(errors) & np.isfinite(baseline)
     count = int(served.sum())
     unfinished = int(np.count_nonzero(table["dropped"] == UNFINISHED))
-    device_total = {c: float(np.sum(energy_by_component[c])) for c in energy_by_component}
-    # the devices' ledgers above idle: the requests' own energy plus federated training and transfers
-    device_active_j = sum(device_total[c] for c in ACTIVE_COMPONENTS)
     return {
-        "policy": policy,
-        "seed": seed,
-        "simulated_s": duration_s,
         "requests": int(len(served)),
         "served": count,
         "dropped": int(len(served) - count - unfinished),
@@ -58,8 +78,6 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
         "latency_p95_s": float(np.percentile(latency, 95)) if count else None,
         "deadline_miss_rate": float(1.0 - met.mean()) if count else None,
         "energy_per_request_j": float(per_request_j.mean()) if count else None,
-        "device_energy_per_request_j": device_active_j / count if count else None,
-        "device_energy_j": device_total,
         "bytes_offloaded": float(table["bytes_up"][served].sum()),
         # the summed cost of the served requests (request_costs): minus edgefed/Offload-v0's return
         "cost": float(request_costs(table, served).sum()),
@@ -70,9 +88,6 @@ def summarize(table: dict[str, np.ndarray], energy_by_component: dict[str, list[
         "persistence_mae": _finite_mean(np.abs(baseline[both])),
         "forecast_mse_by_model": {name: _finite_mean(errors[both & (table["model"][served] == i)] ** 2)
                                   for i, name in enumerate(MODEL_NAMES) if (table["model"][served] == i).any()},
-        "fl_pretrain_rounds": sum(r["phase"].startswith("pretrain") for r in rounds),
-        "fl_rounds": sum(r["phase"] == "deploy" for r in rounds),
-        "fl_aggregated_updates": int(sum(r["aggregated"] for r in rounds if r["phase"] == "deploy")),
     }
 
 
@@ -97,11 +112,14 @@ def local_inference(table: dict[str, np.ndarray], local: int) -> dict:
             "energy_j": float((table["energy_compute_j"][rows].astype(np.float64) + table["energy_radio_j"][rows]).mean())}
 
 
-def device_rows(world) -> list[dict]:
-    """One row per device: class, link, requests, death time and energy by component (joules)."""
-    table = world.table()
-    requests = np.bincount(table["device"], minlength=world.n_devices)
-    served = np.bincount(table["device"][table["dropped"] == SERVED], minlength=world.n_devices)
+def device_rows(world, counts: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict]:
+    """One row per device: class, link, requests, death time and energy by component (joules); `counts`:
+    requests and served per device, when the table was streamed (sim.app.stream.Folded)."""
+    if counts is None:
+        table = world.table()
+        counts = (np.bincount(table["device"], minlength=world.n_devices),
+                  np.bincount(table["device"][table["dropped"] == SERVED], minlength=world.n_devices))
+    requests, served = counts
     rows = []
     dvfs = getattr(world, "dvfs", None)  # governors: steps changed and seconds at each frequency
     frequencies = dvfs.frequencies_hz() if dvfs is not None else []

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sim import scenario as scenarios
-from sim.app.stream import RequestSpill, row_groups
+from sim.spill import RequestSpill, row_groups
 from sim.recorder import BATTERY_EMPTY, COLUMNS
 from sim.world import World
 
