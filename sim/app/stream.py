@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from clients.spec import MODEL_NAMES
+from sim.app.summary import request_costs
 from sim.forecasts import requests_by_device, score
 from sim.policies import TARGET_NAMES
 from sim.recorder import SERVED, UNFINISHED
@@ -32,6 +33,7 @@ class Folded:
     by_target: np.ndarray = field(default_factory=lambda: np.zeros(len(TARGET_NAMES), np.int64))
     energy_j: float = 0.0
     bytes_up: float = 0.0
+    cost: float = 0.0  # summary.json's cost (sim.app.summary.request_costs), summed group by group
     scored: int = 0
     sums: dict = field(default_factory=lambda: dict.fromkeys(("sq", "abs", "base_sq", "base_abs"), 0.0))
     by_model: dict = field(default_factory=dict)  # model -> [sum of squared errors, scored, served]
@@ -49,6 +51,7 @@ class Folded:
         self.energy_j += float(np.sum(table["energy_compute_j"][served].astype(np.float64)
                                       + table["energy_radio_j"][served]))
         self.bytes_up += float(np.sum(table["bytes_up"][served], dtype=np.float64))
+        self.cost += float(request_costs(table, served).sum())
         errors, baseline = table["forecast_error"][served], table["baseline_error"][served]
         both = np.isfinite(errors) & np.isfinite(baseline)
         e, b = errors[both].astype(np.float64), baseline[both].astype(np.float64)
@@ -87,7 +90,7 @@ class Folded:
             "latency_p95_s": float(np.percentile(latency, 95)) if count else None,
             "deadline_miss_rate": float(1.0 - self.met / count) if count else None,
             "energy_per_request_j": mean(self.energy_j, count),
-            "bytes_offloaded": self.bytes_up, "forecast_scored": scored,
+            "bytes_offloaded": self.bytes_up, "cost": self.cost, "forecast_scored": scored,
             "forecast_mse": mean(self.sums["sq"], scored), "forecast_mae": mean(self.sums["abs"], scored),
             "persistence_mse": mean(self.sums["base_sq"], scored),
             "persistence_mae": mean(self.sums["base_abs"], scored),
