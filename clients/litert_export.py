@@ -105,7 +105,7 @@ def calibrate_command(hidden: int, layers: int, name: str, base: str, out: pathl
     """`edgefed calibrate --runtime litert`: measure with LiteRT; print (and write) a scenario `profiles:` entry."""
     import typer
 
-    from clients.onnx_export import profile_override, profile_yaml
+    from clients.onnx_export import print_profile_entry
     from sim.catalogue import DEVICES
 
     if base not in DEVICES:
@@ -115,10 +115,4 @@ def calibrate_command(hidden: int, layers: int, name: str, base: str, out: pathl
         typer.echo("error: --runtime litert: litert-torch and ai-edge-litert are not installed; see docs/runtimes.md",
                    err=True)
         raise typer.Exit(2)
-    torch.set_num_threads(1)
-    text = profile_yaml(profile_override(calibrate(ModelSpec(cell="lstm", hidden=hidden, layers=layers)), name, base))
-    typer.echo(text, nl=False)
-    if out is not None:
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(out)
+    print_profile_entry(calibrate, hidden, layers, name, base, out)

@@ -146,8 +146,16 @@ def calibrate_command(hidden: int = typer.Option(64, help="LSTM hidden size"),
     if not onnxruntime_available():
         typer.echo("error: onnxruntime is not installed; pip install 'edgefed[onnx]'", err=True)
         raise typer.Exit(2)
+    print_profile_entry(calibrate, hidden, layers, name, base, out)
+
+
+def print_profile_entry(measure, hidden: int, layers: int, name: str, base: str, out: Path | None) -> None:
+    """Measure an LSTM with `measure` (this module's calibrate, or clients.litert_export's) on one thread; print the
+    scenario `profiles:` entry it gives, and write it to `out` (through a temporary name) when asked."""
+    import typer
+
     torch.set_num_threads(1)
-    text = profile_yaml(profile_override(calibrate(ModelSpec(cell="lstm", hidden=hidden, layers=layers)), name, base))
+    text = profile_yaml(profile_override(measure(ModelSpec(cell="lstm", hidden=hidden, layers=layers)), name, base))
     typer.echo(text, nl=False)
     if out is not None:
         tmp = out.with_name(out.name + ".tmp")
