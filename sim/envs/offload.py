@@ -34,7 +34,7 @@ from gymnasium import spaces
 from sim import scenario as scenarios
 from sim.policies.base import EDGE, FIRST_SITE, LOCAL
 from sim.policies.features import CLIP, DIM, SITE_FEATURES, features, site_features
-from sim.envs.pause import Decision, EpisodeEnd, end_at
+from sim.envs.pause import Decision, end_at, run_until_decision
 from sim.world import World
 
 
@@ -184,15 +184,7 @@ class OffloadEnv(gymnasium.Env):
 
     def _advance(self) -> bool:
         """Run the world until a request waits for a decision (True) or the episode ends (False)."""
-        step = self._step_sim
-        try:
-            while True:
-                step()
-        except Decision:
-            return True
-        except EpisodeEnd:
-            self._finish()
-            return False
+        return run_until_decision(self._step_sim, self._finish)
 
     def _finish(self) -> None:
         """What World.run does after its last slice: the final samples, energy to the end, unfinished rows;

@@ -41,3 +41,16 @@ def end_at(env: simpy.Environment, at_s: float) -> None:
 def pause_now(env: simpy.Environment) -> None:
     """Decision leaves env.step() once the processes already due now have run up to their next yield."""
     _raising_event(env, _raise_decision, env.now)
+
+
+def run_until_decision(step, finish) -> bool:
+    """Step the world (`step`: env.step or the calendar's) until it waits for a decision (True) or the episode
+    ends (False, after `finish()` closed the world's books)."""
+    try:
+        while True:
+            step()
+    except Decision:
+        return True
+    except EpisodeEnd:
+        finish()
+        return False

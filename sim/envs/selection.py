@@ -34,7 +34,7 @@ from gymnasium import spaces
 
 from clients.spec import EDGE_MODEL
 from sim import scenario as scenarios
-from sim.envs.pause import Decision, EpisodeEnd, end_at, pause_now
+from sim.envs.pause import end_at, pause_now, run_until_decision
 from sim.forecasts import Evaluator, score_versions
 from sim.policies.features import CLIP
 from sim.world import World
@@ -142,19 +142,15 @@ class SelectionEnv(gymnasium.Env):
 
     def _advance(self) -> bool:
         """Run the world until the next round's selection (True) or the episode's end (False)."""
-        step = self.world.env.step
-        try:
-            while True:
-                step()
-        except Decision:
-            return True
-        except EpisodeEnd:
-            world = self.world
-            world.energy.close(world.duration_s)
-            if world.mobility is not None:
-                world.mobility.close(world.duration_s)
-            world.recorder.mark_unfinished()
-            return False
+        return run_until_decision(self.world.env.step, self._finish)
+
+    def _finish(self) -> None:
+        """The episode's end: open radio tails and idle power charged, movement closed, open requests unfinished."""
+        world = self.world
+        world.energy.close(world.duration_s)
+        if world.mobility is not None:
+            world.mobility.close(world.duration_s)
+        world.recorder.mark_unfinished()
 
     # --- what the agent sees and earns ----------------------------------------------------------
     def _observe(self) -> np.ndarray:
