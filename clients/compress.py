@@ -109,14 +109,15 @@ def _row(name: str, spec: ModelSpec, nbytes: int, pred: np.ndarray, y: np.ndarra
 def compression_report(splits: dict[str, ReferenceSplit] | None = None, edge_spec: ModelSpec = ModelSpec(hidden=16),
                        cloud_spec: ModelSpec = CLOUD_SPEC, reference_hidden: int | None = 32,
                        sparsity: float = 0.5, alpha: float = 0.5, lr: float = 3e-3, seed: int = 0,
-                       budget: ReportBudget = ReportBudget(), calendar: bool = True, verbose: bool = False
-                       ) -> dict:
+                       budget: ReportBudget = ReportBudget(), calendar: bool = True,
+                       projections: tuple[ModelSpec, ...] = (), verbose: bool = False) -> dict:
     """Bytes, FLOPs and test MSE/MAE on the reference protocol for the naive baselines and every model variant.
 
     Rows: persistence, same hour yesterday, central LSTM h=``reference_hidden`` (None skips it), fp32
     edge, its int8 version (``quantize_int8``), the edge model pruned to ``sparsity`` and fine-tuned
     briefly with its mask, an edge-sized student distilled from the cloud model, the fp32 cloud model,
-    and (``calendar``) the edge model with calendar features. Pruned rows are scored with int8 weights, as
+    (``calendar``) the edge model with calendar features, and one row per LSTM with a projection in
+    ``projections``, trained with the edge model's budget and seed. Pruned rows are scored with int8 weights, as
     their sparse format stores them. Returns {"rows": [...], "seconds": ...}.
     """
     t_start = time.perf_counter()
@@ -182,6 +183,10 @@ def compression_report(splits: dict[str, ReferenceSplit] | None = None, edge_spe
         cal = trained(cal_spec, budget.edge_epochs, budget.edge_samples)
         rows.append(_row("edge fp32 + calendar features", cal_spec, model_cost(cal_spec).bytes_fp32,
                          predict(cal, reference_inputs(test, True)), test.y))
+    for spec in projections:  # lighter recurrent cells: same protocol, budget and seed as the edge model
+        model = trained(spec, budget.edge_epochs, budget.edge_samples)
+        rows.append(_row(f"edge LSTM h={spec.hidden} proj={spec.proj_size}", spec, model_cost(spec).bytes_fp32,
+                         predict(model, reference_inputs(test, spec.calendar)), test.y))
     persistence_mse = rows[0]["mse"]
     for row in rows:
         row["gain_vs_persistence"] = 1.0 - row["mse"] / persistence_mse

@@ -163,7 +163,8 @@ def test_compression_report_rows_on_a_tiny_budget(small):
                         reference_samples=2000, prune_epochs=1, prune_samples=2000, distill_epochs=1,
                         distill_pool=2000, val_samples=1000)
     test = _subsample(small["test"], 2000, 3)
-    report = compression_report({**small, "test": test}, budget=tiny, reference_hidden=None)
+    projected = ModelSpec(hidden=8, proj_size=4)
+    report = compression_report({**small, "test": test}, budget=tiny, reference_hidden=None, projections=(projected,))
     rows = {r["name"]: r for r in report["rows"]}
     assert list(rows)[:2] == ["persistence", "same hour yesterday"]
     assert rows["persistence"]["mse"] == pytest.approx(_persistence_mse(test))
@@ -174,4 +175,7 @@ def test_compression_report_rows_on_a_tiny_budget(small):
     assert cloud["flops"] > fp32["flops"] and cloud["bytes"] > fp32["bytes"]
     assert rows["edge fp32 + calendar features"]["spec"].calendar
     assert any(name.startswith("edge distilled") for name in rows)
+    proj = rows["edge LSTM h=8 proj=4"]  # lighter cell: its cost is the closed form of its own spec
+    assert proj["spec"] == projected and proj["bytes"] == model_cost(projected).bytes_fp32 < fp32["bytes"]
+    assert proj["flops"] == model_cost(projected).flops_per_inference
     assert all(np.isfinite(r["mse"]) and np.isfinite(r["mae"]) for r in rows.values())
