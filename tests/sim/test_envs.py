@@ -171,7 +171,9 @@ def test_runs_under_sync_vector_env_as_independent_seeded_copies():
 
 def test_runs_under_async_vector_env_with_the_same_results_as_sync():
     sync = gymnasium.vector.SyncVectorEnv([_make(0), _make(0)])
-    parallel = gymnasium.vector.AsyncVectorEnv([_make(0), _make(0)])
+    # spawned workers: forking a process that other tests left with threads (JAX, through the LiteRT converter)
+    # can deadlock the child
+    parallel = gymnasium.vector.AsyncVectorEnv([_make(0), _make(0)], context="spawn")
     try:
         assert _rollout(parallel, 40).tobytes() == _rollout(sync, 40).tobytes()
     finally:
