@@ -267,36 +267,33 @@ class Coordinator:
         return replies, timeline, failed, upload_bytes
 
     def _replay_client(self, dev: int, samples: int, nbytes: float, row: dict) -> None:
-        """Download the global model if the device lacks it, train, upload the update; note when each ends."""
+        """Replay one client's round in simulated time (a process: _client_turn)."""
+        self.world.env.process(self._client_turn(dev, samples, nbytes, row))
+
+    def _client_turn(self, dev: int, samples: int, nbytes: float, row: dict):
+        """Download the global model if the device lacks it, train, upload the update; note when each ends.
+        A device that died or became unavailable before training or uploading drops out of the round."""
         world, env = self.world, self.world.env
-        epochs = self.settings.local_epochs
-
-        def uploaded() -> None:
-            row["upload_end_s"] = env.now
-
-        def upload() -> None:
-            # a device that died or became unavailable while training drops out of the round
-            if world.alive(dev) and self.availability.available(dev, env.now):
-                world.transfer(dev, nbytes, True, uploaded)
-
-        def train() -> None:
-            if world.alive(dev) and self.availability.available(dev, env.now):
-                row["train_start_s"], row["train_end_s"] = world.train(dev, samples, epochs)
-                env.timeout(row["train_end_s"] - env.now).callbacks.append(lambda _: trained())
-
-        def trained() -> None:
-            if self.settings.personalise and world.alive(dev):  # its fine-tuned copy now serves its requests
-                world.install_personal(dev, row["round"])
-            upload()
-
-        def downloaded() -> None:
-            row["download_end_s"] = env.now
-            train()
-
         if world.fleet.model_version[dev] < self.version:
-            self._download(dev, self.version, downloaded)
-        else:
-            train()
+            downloaded = env.event()
+            self._download(dev, self.version, downloaded.succeed)
+            yield downloaded
+            row["download_end_s"] = env.now
+        if not self._present(dev):
+            return
+        row["train_start_s"], row["train_end_s"] = world.train(dev, samples, self.settings.local_epochs)
+        yield env.timeout(row["train_end_s"] - env.now)
+        if self.settings.personalise and world.alive(dev):  # its fine-tuned copy now serves its requests
+            world.install_personal(dev, row["round"])
+        if not self._present(dev):
+            return
+        uploaded = env.event()
+        world.transfer(dev, nbytes, True, uploaded.succeed)
+        yield uploaded
+        row["upload_end_s"] = env.now
+
+    def _present(self, dev: int) -> bool:
+        return self.world.alive(dev) and self.availability.available(dev, self.world.env.now)
 
     def _broadcast(self, version: int) -> None:
         world = self.world

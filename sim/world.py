@@ -8,7 +8,7 @@ import numpy as np
 import simpy
 
 from clients.spec import CLOUD_MODEL, EDGE_MODEL, ModelSpec, model_cost
-from sim import dvfs, workload
+from sim import dvfs, transfers, workload
 from sim.calendar import Calendar
 from sim.energy import FleetEnergy
 from sim.estimates import EstimateRefresh, refreshing
@@ -270,28 +270,7 @@ class World:
 
         No request row: its radio joules, tail included, stay in the device's ledger.
         """
-        topology = self.topology
-        site = topology.sites[topology.home_site[dev]]
-        hops = [topology.up_link[dev], site.wan_up] if uplink else [site.wan_down, topology.down_link[dev]]
-        access_first = uplink
-        env, energy = self.env, self.energy
-
-        def start_access() -> None:
-            delay, _ = energy.radio_start(dev, env.now)
-            begun = env.now + delay
-
-            def access_done(_: int) -> None:
-                energy.radio_end(dev, env.now, nbytes, env.now - begun, uplink)
-                (start_wan if access_first and wan else on_done)()
-
-            link = hops[0] if access_first else hops[1]
-            self.calendar.at(begun, lambda _: link.send(nbytes, access_done, 0))
-
-        def start_wan() -> None:
-            link = hops[1] if access_first else hops[0]
-            link.send(nbytes, lambda _: (on_done if access_first else start_access)(), 0)
-
-        (start_access if access_first or not wan else start_wan)()
+        self.env.process(transfers.carry(self, dev, nbytes, uplink, wan)).callbacks.append(lambda _: on_done())
 
     def publish(self, version: int, arrays: list[np.ndarray]) -> None:
         """A new global edge model version: the servers serve it (unless they serve a cloud model)."""
