@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from sim.calendar import Calendar
 from sim.catalogue import EDGE_SERVER, LinkProfile, ServerProfile
 from sim.fleet import Fleet
-from sim.network import SharedLink
+from sim.network import SharedLink  # the first kind of sim.protocols.Link
+from sim.protocols import FailingLink, Server
 from sim.policies.base import FIRST_SITE
 from sim.scenario import Scenario
 from sim.servers import FifoServer
@@ -33,11 +34,11 @@ class Site:
     index: int
     name: str
     position: tuple[float, float]
-    server: FifoServer
+    server: Server  # a FifoServer today
     compute_s: float  # one inference of the served model on one core
     power: ServerProfile  # idle and full-load power (LEAF's linear model)
-    wan_up: SharedLink
-    wan_down: SharedLink
+    wan_up: FailingLink
+    wan_down: FailingLink
     wan_rtt_s: float
 
 
@@ -47,8 +48,8 @@ class Cell:
     name: str
     site: int
     link: LinkProfile
-    up: SharedLink
-    down: SharedLink
+    up: FailingLink
+    down: FailingLink
     position: tuple[float, float]
     radius_m: float
 
@@ -57,7 +58,7 @@ class Cell:
 class Metro:
     """The directed metro hops out of each site: {neighbour: (link, rtt s)}."""
 
-    out: list[dict[int, tuple[SharedLink, float]]] = field(default_factory=list)
+    out: list[dict[int, tuple[FailingLink, float]]] = field(default_factory=list)
 
 
 class Topology:
@@ -244,7 +245,7 @@ class Topology:
         return sum(self.metro.out[a][b][1] for a, b in zip(path, path[1:])) if path else float("inf")
 
     # --- reading --------------------------------------------------------------------------------
-    def links(self) -> list[SharedLink]:
+    def links(self) -> list[FailingLink]:
         """Every shared link, in a fixed order (links.csv): cells, then WANs, then metro hops."""
         cells = [link for cell in self.cells for link in (cell.up, cell.down)]
         wans = [link for site in self.sites for link in (site.wan_up, site.wan_down)]
