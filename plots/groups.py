@@ -33,17 +33,25 @@ class Metric:
     scale: float
     label: str  # axis label with unit
     title: str
+    plotted: bool = True  # a bar chart in the comparison report (the others are columns of its tables only)
 
 
 ENERGY_LABEL = "energy per request, radio tails included (mJ)"
-METRICS = (
+# every metric compare, sweep and the report show: one list (name, summary.json key, scale to the shown unit)
+ALL_METRICS = (
     Metric("latency_mean_ms", "latency_mean_s", 1e3, "mean latency (ms)", "mean latency"),
     Metric("latency_p95_ms", "latency_p95_s", 1e3, "95th percentile latency (ms)", "p95 latency"),
     Metric("deadline_miss_pct", "deadline_miss_rate", 100.0, "deadline misses (% of served)", "deadline misses"),
     # a served request's compute and radio energy, the radio tails its transfers left included
     Metric("energy_per_request_mj", "energy_per_request_j", 1e3, ENERGY_LABEL, "energy per request"),
+    # the devices' whole active energy (federated training and transfers too) per served request
+    Metric("device_energy_per_request_mj", "device_energy_per_request_j", 1e3,
+           "device energy per request, federated learning included (mJ)", "device energy per request", False),
     Metric("forecast_mse", "forecast_mse", 1.0, "forecast MSE (z-score²)", "forecast error"),
+    Metric("bytes_offloaded", "bytes_offloaded", 1.0, "bytes offloaded", "bytes offloaded", False),
+    Metric("dropped", "dropped", 1.0, "requests dropped", "dropped requests", False),
 )
+METRICS = tuple(m for m in ALL_METRICS if m.plotted)  # the report's figures
 
 
 @dataclass

@@ -22,21 +22,39 @@ def candidates(world, availability: Availability = Always()) -> list[int]:
             and availability.available(d, now)]
 
 
+def _energy_aware(world, fed, rng, alive: list[int], now: float) -> tuple[list[int], int]:
+    """Powered devices first (in random order), then battery devices above the floor, fullest first."""
+    k = fed.clients_per_round
+    powered = [d for d in alive if world.energy.capacity_j[d] is None]
+    charged = [d for d in alive if world.energy.capacity_j[d] is not None
+               and world.energy.soc(d, now) >= fed.min_battery_soc]
+    ranked = list(rng.permutation(powered)) + sorted(charged, key=lambda d: (-world.energy.soc(d, now), d))
+    return sorted(int(d) for d in ranked[:k]), k
+
+
+def _at_random(world, fed, rng, alive: list[int], now: float, take: int | None = None) -> tuple[list[int], int]:
+    k = fed.clients_per_round
+    take = min(len(alive), k if take is None else take)
+    chosen = rng.choice(alive, size=take, replace=False) if take else []
+    return sorted(int(d) for d in chosen), k
+
+
+def _fastest_k(world, fed, rng, alive: list[int], now: float) -> tuple[list[int], int]:
+    """Over-commit k x overcommit at random; the coordinator keeps the k updates that arrive first."""
+    return _at_random(world, fed, rng, alive, now, math.ceil(fed.clients_per_round * fed.overcommit))
+
+
+def _available(world, fed, rng, alive: list[int], now: float) -> tuple[list[int], int]:
+    """Online and idle, as production FL schedules devices, then at random."""
+    return _at_random(world, fed, rng, [d for d in alive if world.cpu_wait_s(d) == 0.0], now)
+
+
+# federation.selection -> (world, settings, rng, candidates, now) -> (devices to train, updates to keep)
+SELECTIONS = {"random": _at_random, "energy-aware": _energy_aware, "fastest-k": _fastest_k,
+              "availability": _available}
+
+
 def select(world, fed, rng: np.random.Generator, availability: Availability = Always()) -> tuple[list[int], int]:
     """(devices to train, how many updates to keep): fastest-k over-commits and keeps the first k. Only the
     candidates are chosen from."""
-    now = world.env.now
-    alive = candidates(world, availability)
-    k = fed.clients_per_round
-    if fed.selection == "energy-aware":
-        # powered devices first (in random order), then battery devices above the floor, fullest first
-        powered = [d for d in alive if world.energy.capacity_j[d] is None]
-        charged = [d for d in alive if world.energy.capacity_j[d] is not None
-                   and world.energy.soc(d, now) >= fed.min_battery_soc]
-        ranked = list(rng.permutation(powered)) + sorted(charged, key=lambda d: (-world.energy.soc(d, now), d))
-        return sorted(int(d) for d in ranked[:k]), k
-    if fed.selection == "availability":  # online and idle, as production FL schedules devices
-        alive = [d for d in alive if world.cpu_wait_s(d) == 0.0]
-    take = min(len(alive), math.ceil(k * fed.overcommit) if fed.selection == "fastest-k" else k)
-    chosen = rng.choice(alive, size=take, replace=False) if take else []
-    return sorted(int(d) for d in chosen), k
+    return SELECTIONS[fed.selection](world, fed, rng, candidates(world, availability), world.env.now)

@@ -5,22 +5,12 @@ import math
 from pathlib import Path
 from typing import Callable
 
-from plots.groups import mean_ci
+from plots.groups import ALL_METRICS, mean_ci
 from sim import scenario as scenarios
 from sim.app.output import write_csv
 
-METRICS = {  # column -> how to read it from summary.json
-    "latency_mean_ms": lambda s: s["latency_mean_s"] * 1e3,
-    "latency_p95_ms": lambda s: s["latency_p95_s"] * 1e3,
-    "deadline_miss_pct": lambda s: s["deadline_miss_rate"] * 100,
-    # a served request's own compute and radio energy, the radio tails its transfers left included
-    "energy_per_request_mj": lambda s: s["energy_per_request_j"] * 1e3,
-    # the devices' whole active energy (federated training and transfers too) per served request
-    "device_energy_per_request_mj": lambda s: s["device_energy_per_request_j"] * 1e3,
-    "forecast_mse": lambda s: s["forecast_mse"],
-    "bytes_offloaded": lambda s: s["bytes_offloaded"],
-    "dropped": lambda s: s["dropped"],
-}
+# column -> how to read it from summary.json (plots.groups.ALL_METRICS: the one list compare, sweep and report share)
+METRICS = {m.name: (lambda s, m=m: None if s.get(m.key) is None else s[m.key] * m.scale) for m in ALL_METRICS}
 
 
 def comparison_rows(summaries: dict[str, list[dict]]) -> list[dict]:

@@ -32,14 +32,13 @@ from sim import scenario as scenarios
 from sim.app.sweep_file import (ParamValue, PolicyGrid, Run, SweepError, SweepFile,  # noqa: F401  (the sweep API)
                                  load, run_name)
 from sim.app.logs import quiet_imported_frameworks, ray_logging_level
-from plots.groups import mean_ci
+from plots.groups import ALL_METRICS, mean_ci
 
 if TYPE_CHECKING:
     from sim.app import runner
 
 # energy_per_request_j includes the radio tails a request's transfers left; device_energy_per_request_j adds FL
-METRICS = ("latency_mean_s", "latency_p95_s", "deadline_miss_rate", "energy_per_request_j",
-           "device_energy_per_request_j", "forecast_mse", "dropped")
+METRICS = tuple(m.key for m in ALL_METRICS)  # sweep.csv's summary.json fields (plots.groups: the one list)
 
 
 @dataclass
