@@ -106,6 +106,39 @@ def _row(name: str, spec: ModelSpec, nbytes: int, pred: np.ndarray, y: np.ndarra
             **scores(pred, y), **extra}
 
 
+def _pruned_rows(edge, edge_spec: ModelSpec, sparsity: float, x_train, x_test, y_train, y_test,
+                 rng: np.random.Generator, budget: ReportBudget, lr: float, seed: int, log) -> list[dict]:
+    """The edge model pruned to `sparsity`, before and after a brief fine-tune with its mask; scored as stored:
+    int8 weights (zeros stay zero), the sparse format's bytes."""
+    pruned = prune(edge, sparsity)
+    rows = [_row(f"edge pruned {sparsity:.0%}, no fine-tune (int8 sparse)", edge_spec, sparse_bytes(pruned),
+                 predict(quantize_int8(pruned), x_test), y_test, sparsity=weight_sparsity(pruned))]
+    take = rng.choice(len(y_train), size=min(budget.prune_samples, len(y_train)), replace=False)
+    t = time.perf_counter()
+    fine_tune_pruned(pruned, x_train[take], y_train[take], budget.prune_epochs, lr / 3, seed=seed)
+    log(f"fine-tuned pruned model in {time.perf_counter() - t:.1f} s")
+    rows.append(_row(f"edge pruned {sparsity:.0%} + fine-tune (int8 sparse)", edge_spec, sparse_bytes(pruned),
+                     predict(quantize_int8(pruned), x_test), y_test, sparsity=weight_sparsity(quantize_int8(pruned))))
+    return rows
+
+
+def _feature_and_cell_rows(trained, edge_spec: ModelSpec, calendar: bool, projections: tuple[ModelSpec, ...],
+                           budget: ReportBudget, test) -> list[dict]:
+    """The edge model with calendar features, and each LSTM with a projection: same protocol, budget and seed."""
+    rows = []
+    if calendar and not edge_spec.calendar:
+        cal_spec = ModelSpec(cell=edge_spec.cell, hidden=edge_spec.hidden, layers=edge_spec.layers,
+                             window=edge_spec.window, calendar=True)
+        cal = trained(cal_spec, budget.edge_epochs, budget.edge_samples)
+        rows.append(_row("edge fp32 + calendar features", cal_spec, model_cost(cal_spec).bytes_fp32,
+                         predict(cal, reference_inputs(test, True)), test.y))
+    for spec in projections:  # lighter recurrent cells
+        model = trained(spec, budget.edge_epochs, budget.edge_samples)
+        rows.append(_row(f"edge LSTM h={spec.hidden} proj={spec.proj_size}", spec, model_cost(spec).bytes_fp32,
+                         predict(model, reference_inputs(test, spec.calendar)), test.y))
+    return rows
+
+
 def compression_report(splits: dict[str, ReferenceSplit] | None = None, edge_spec: ModelSpec = ModelSpec(hidden=16),
                        cloud_spec: ModelSpec = CLOUD_SPEC, reference_hidden: int | None = 32,
                        sparsity: float = 0.5, alpha: float = 0.5, lr: float = 3e-3, seed: int = 0,
@@ -151,18 +184,9 @@ def compression_report(splits: dict[str, ReferenceSplit] | None = None, edge_spe
     rows.append(_row("edge fp32", edge_spec, edge_cost.bytes_fp32, fp32, test.y))
     rows.append(_row("edge int8", edge_spec, edge_cost.bytes_int8, predict(quantize_int8(edge), x_test_edge), test.y))
 
-    # pruned rows are scored as stored: int8 weights (zeros stay zero), the sparse format's bytes
-    pruned = prune(edge, sparsity)
-    rows.append(_row(f"edge pruned {sparsity:.0%}, no fine-tune (int8 sparse)", edge_spec, sparse_bytes(pruned),
-                     predict(quantize_int8(pruned), x_test_edge), test.y, sparsity=weight_sparsity(pruned)))
-    take = rng.choice(len(train.y), size=min(budget.prune_samples, len(train.y)), replace=False)
     x_train_edge = reference_inputs(train, edge_spec.calendar)
-    t = time.perf_counter()
-    fine_tune_pruned(pruned, x_train_edge[take], train.y[take], budget.prune_epochs, lr / 3, seed=seed)
-    log(f"fine-tuned pruned model in {time.perf_counter() - t:.1f} s")
-    rows.append(_row(f"edge pruned {sparsity:.0%} + fine-tune (int8 sparse)", edge_spec, sparse_bytes(pruned),
-                     predict(quantize_int8(pruned), x_test_edge), test.y,
-                     sparsity=weight_sparsity(quantize_int8(pruned))))
+    rows += _pruned_rows(edge, edge_spec, sparsity, x_train_edge, x_test_edge, train.y, test.y, rng, budget, lr,
+                         seed, log)
 
     cloud = trained(cloud_spec, budget.cloud_epochs, budget.cloud_samples)
     x_test_cloud = reference_inputs(test, cloud_spec.calendar)
@@ -177,16 +201,7 @@ def compression_report(splits: dict[str, ReferenceSplit] | None = None, edge_spe
                          predict(student, x_test_edge), test.y))
     rows.append(cloud_row)
 
-    if calendar and not edge_spec.calendar:
-        cal_spec = ModelSpec(cell=edge_spec.cell, hidden=edge_spec.hidden, layers=edge_spec.layers,
-                             window=edge_spec.window, calendar=True)
-        cal = trained(cal_spec, budget.edge_epochs, budget.edge_samples)
-        rows.append(_row("edge fp32 + calendar features", cal_spec, model_cost(cal_spec).bytes_fp32,
-                         predict(cal, reference_inputs(test, True)), test.y))
-    for spec in projections:  # lighter recurrent cells: same protocol, budget and seed as the edge model
-        model = trained(spec, budget.edge_epochs, budget.edge_samples)
-        rows.append(_row(f"edge LSTM h={spec.hidden} proj={spec.proj_size}", spec, model_cost(spec).bytes_fp32,
-                         predict(model, reference_inputs(test, spec.calendar)), test.y))
+    rows += _feature_and_cell_rows(trained, edge_spec, calendar, projections, budget, test)
     persistence_mse = rows[0]["mse"]
     for row in rows:
         row["gain_vs_persistence"] = 1.0 - row["mse"] / persistence_mse

@@ -137,6 +137,29 @@ def _death_s(run_dir: Path) -> dict[int, float]:
     return {int(d): float(t) for d, t in zip(devices["device"], devices["death_s"]) if np.isfinite(t)}
 
 
+def _bars(rc: dict, rows: np.ndarray, died: dict) -> tuple[dict, dict, dict, float]:
+    """Each phase's bars (start, width) and rows, each status's marks, and the latest phase end."""
+    latest = 0.0
+    spans: dict[str, list[tuple[float, float]]] = {p: [] for p in PHASE_COLOURS}
+    ys: dict[str, list[float]] = {p: [] for p in PHASE_COLOURS}
+    marks: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in STATUS_MARKS}
+    for i in range(len(rows)):
+        phases = _phases(rc, i)
+        status = str(rc["status"][i])
+        if status == "dropout":  # the phases are as planned: cut them where the device died, mark it there
+            end = died.get(int(rc["device"][i]), np.nan) - rc["start_s"][i]
+            if np.isfinite(end):
+                phases = [(name, a, min(b, end)) for name, a, b in phases if a < end] or [("download", 0.0, max(end, 0.0))]
+        for name, a, b in phases:
+            spans[name].append((a, max(b - a, 0.0)))
+            ys[name].append(rows[i])
+            latest = max(latest, b)
+        if status in marks:
+            marks[status][0].append(phases[-1][2] if phases else 0.0)
+            marks[status][1].append(rows[i])
+    return spans, ys, marks, latest
+
+
 def draw_fl_timeline(run_dir: Path):
     """One row per selected device per deploy round: download, train and upload bars from the round start."""
     times = ("start_s", "download_end_s", "train_start_s", "train_end_s", "upload_end_s", "deadline_s")
@@ -152,25 +175,7 @@ def draw_fl_timeline(run_dir: Path):
     rows = np.arange(n)[::-1]  # first round at the top
     fig, ax = figure(4.2, float(np.clip(1.2 + 0.06 * n, 2.6, 6.0)))
     bar_height = 0.7
-    latest = 0.0
-    spans: dict[str, list[tuple[float, float]]] = {p: [] for p in PHASE_COLOURS}
-    ys: dict[str, list[float]] = {p: [] for p in PHASE_COLOURS}
-    marks: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in STATUS_MARKS}
-    died = _death_s(run_dir)
-    for i in range(n):
-        phases = _phases(rc, i)
-        status = str(rc["status"][i])
-        if status == "dropout":  # the phases are as planned: cut them where the device died, mark it there
-            end = died.get(int(rc["device"][i]), np.nan) - rc["start_s"][i]
-            if np.isfinite(end):
-                phases = [(name, a, min(b, end)) for name, a, b in phases if a < end] or [("download", 0.0, max(end, 0.0))]
-        for name, a, b in phases:
-            spans[name].append((a, max(b - a, 0.0)))
-            ys[name].append(rows[i])
-            latest = max(latest, b)
-        if status in marks:
-            marks[status][0].append(phases[-1][2] if phases else 0.0)
-            marks[status][1].append(rows[i])
+    spans, ys, marks, latest = _bars(rc, rows, _death_s(run_dir))
     for name, colour in PHASE_COLOURS.items():
         if spans[name]:
             ax.barh(ys[name], [w for _, w in spans[name]], left=[a for a, _ in spans[name]], height=bar_height,

@@ -49,18 +49,7 @@ class World:
         self.calendar = calendar = Calendar(env)  # the request path's events
         seed = scenario.seed
         self.duration_s = scenario.duration
-        models = scenario.models
-        self.spec = ModelSpec(**models.edge.model_dump())
-        cost = model_cost(self.spec)
-        self.model_bytes = float(cost.bytes_int8 if models.int8_on_device else cost.bytes_fp32)
-        self.update_bytes = float(cost.bytes_fp32)
-        self.flops_per_train_sample = cost.flops_per_train_sample
-        # the edge server and the cloud serve the larger cloud model when there is one: its FLOPs set their
-        # compute time and its input window sets what an offloaded request carries
-        self.server_model = CLOUD_MODEL if models.cloud is not None else EDGE_MODEL
-        server_cost = model_cost(ModelSpec(**models.cloud.model_dump())) if models.cloud is not None else cost
-        self.up_bytes = server_cost.input_bytes + REQUEST_OVERHEAD_BYTES
-        self.down_bytes = server_cost.output_bytes + REQUEST_OVERHEAD_BYTES
+        cost, server_cost = self._size_models(scenario.models)
 
         self.fleet = fleet = Fleet(scenario, cost.flops_per_inference)
         self.devices = fleet.devices
@@ -96,6 +85,30 @@ class World:
         # big runs stream their rows to disk as they become final (sim.spill; output.stream)
         self.spill = open_spill(self, expected)
         self.serving = Serving(self, arrivals)
+        self.link_samples: list[dict] = []
+        self.battery_samples: list[dict] = []
+        self._table: dict[str, np.ndarray] | None = None
+        self._start()
+
+    def _size_models(self, models) -> tuple:
+        """What the models cost: the edge model's bytes and FLOPs, which model the servers serve, a request's sizes."""
+        self.spec = ModelSpec(**models.edge.model_dump())
+        cost = model_cost(self.spec)
+        self.model_bytes = float(cost.bytes_int8 if models.int8_on_device else cost.bytes_fp32)
+        self.update_bytes = float(cost.bytes_fp32)
+        self.flops_per_train_sample = cost.flops_per_train_sample
+        # the edge server and the cloud serve the larger cloud model when there is one: its FLOPs set their
+        # compute time and its input window sets what an offloaded request carries
+        self.server_model = CLOUD_MODEL if models.cloud is not None else EDGE_MODEL
+        server_cost = model_cost(ModelSpec(**models.cloud.model_dump())) if models.cloud is not None else cost
+        self.up_bytes = server_cost.input_bytes + REQUEST_OVERHEAD_BYTES
+        self.down_bytes = server_cost.output_bytes + REQUEST_OVERHEAD_BYTES
+        return cost, server_cost
+
+    def _start(self) -> None:
+        """Start what runs on its own, in this order: arrivals, governors, movement, outages, estimate probes,
+        bandwidth traces, the samplers."""
+        scenario, env = self.scenario, self.env
         self.serving.start()
         if self.dvfs is not None:
             self.dvfs.start(self.serving)
@@ -108,9 +121,6 @@ class World:
         for g, group in enumerate(scenario.fleet):
             if group.bandwidth_trace is not None:
                 env.process(self._follow_trace(g, read_trace(group.bandwidth_trace)))
-        self.link_samples: list[dict] = []
-        self.battery_samples: list[dict] = []
-        self._table: dict[str, np.ndarray] | None = None
         output = scenario.output
         self._sample_every = output.sample_every or max(1.0, self.duration_s / 200.0)
         if output.links or output.battery:
