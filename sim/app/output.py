@@ -84,6 +84,22 @@ def atomic_directory(final: Path, on_note: Callable[[str], None] | None = None) 
             raise
 
 
+@contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator:
+    """A file handle whose contents appear at `path` only whole: written beside it under a hidden temporary name,
+    renamed over it on success, removed on any error (Ctrl-C included). The one atomic single-file write of the app."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(mode, newline="" if "b" not in mode else None, dir=path.parent,
+                                         prefix=f".{path.name}.tmp-", delete=False)
+    try:
+        with handle:
+            yield handle
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
 def _named(final: Path | str) -> Path:
     """`.`, `..` and `/` have no name of their own to put the lock and staging directory next to."""
     final = Path(final)

@@ -10,12 +10,13 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from sim.app.output import atomic_file
 
 from sim.app.manifest import package_version
 
@@ -80,15 +81,8 @@ def store(key: str, edge: list[np.ndarray], cloud: list[np.ndarray] | None, roun
     meta = {"edge": len(edge), "cloud": None if cloud is None else len(cloud), "rounds": rounds}
     arrays = {f"edge_{i}": a for i, a in enumerate(edge)} | {f"cloud_{i}": a for i, a in enumerate(cloud or [])}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_file(path, "wb") as handle:
             np.savez(handle, meta=np.array(json.dumps(meta, allow_nan=True)), **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+    except OSError:  # a cache that cannot be written: the run goes on with the models in memory
         return None
     return path

@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -32,6 +31,7 @@ from sim import scenario as scenarios
 from sim.app.sweep_file import (ParamValue, PolicyGrid, Run, SweepError, SweepFile,  # noqa: F401  (the sweep API)
                                  load, run_name)
 from sim.app.logs import quiet_imported_frameworks, ray_logging_level
+from sim.app.output import atomic_file
 from plots.groups import ALL_METRICS, mean_ci
 
 if TYPE_CHECKING:
@@ -132,18 +132,10 @@ def run_rows(runs: list[Run]) -> list[dict]:
 def write_csv_atomically(out_csv: Path, rows: list[dict], header: list[str]) -> Path:
     import csv
 
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", newline="", dir=out_csv.parent, prefix=f".{out_csv.name}.tmp-",
-                                         delete=False)
-    try:
-        with handle:
-            writer = csv.DictWriter(handle, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(handle.name, out_csv)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    with atomic_file(out_csv) as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
     return out_csv
 
 
