@@ -4,12 +4,17 @@
 with its staleness (server versions published since its model); when `buffer_size` have arrived the server
 steps: x <- x + server_step * sum_i n_i s(tau_i) (x_i - r_i) / sum_i n_i, where r_i is the model the client
 started from (FedBuff) or the current model (FedAsync: x <- (1 - alpha s) x + alpha s x_i). The freed slot is
-filled at the same simulated instant, after the step, so the next client starts from the newest model.
+filled at the end of the same simulated instant, after the step, so the next client starts from the newest model.
 
 Flower's FedAvg computes the example-weighted mean of the staleness-scaled deltas; the server step is ours:
 FedAvg normalises by sum_i n_i of the weights it is given, so handing it s(tau_i) as part of the weight would
 cancel the staleness of a lone (FedAsync) or uniformly stale buffer, and it has no notion of a delta or of the
 model each client started from.
+
+Within one simulated instant, arrivals come before dispatch: slots freed at time t are refilled after every
+update arriving at t has joined the buffer and the buffer has stepped (EndOfInstant). So with buffer_size =
+concurrency and clients that all take the same time, FedBuff's versions are sync FedAvg's
+(tests/server/test_fedbuff_equivalence.py).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from flwr.app import ArrayRecord, Message
 
 from server.coordinator import Coordinator, _decoded, _loss
 from sim import memory
+from sim.calendar import EndOfInstant
 
 RETRY_S = 60.0  # with no device available to fill a slot, look again this often
 
@@ -78,6 +84,9 @@ class AsyncCoordinator(Coordinator):
             self._fill_slots()
             self.freed = env.event()
             yield self.freed | env.timeout(RETRY_S)
+            # updates that arrive in the same instant all join the buffer (and its step) before any freed slot
+            # is refilled: a refill at that instant starts from the newest model
+            yield EndOfInstant(env)
 
     def _counts(self) -> dict:
         return {"selected": 0, "stragglers": 0, "failed": 0}
@@ -157,7 +166,7 @@ class AsyncCoordinator(Coordinator):
                                   .to_numpy_ndarrays(), reply, int(metrics["num-examples"])))
         if len(self.buffer) >= self.buffer_size:
             self._step()
-        self._free(dev)  # after the step: the device refilling this slot starts from the newest model
+        self._free(dev)  # refilled at the end of this instant, after any step: it starts from the newest model
 
     def _transfer(self, dev: int, nbytes: float, uplink: bool, give_up_s: float):
         """Carry bytes over the device's links; False if it is not done by `give_up_s` (the device left)."""

@@ -6,8 +6,8 @@ own heap and holds exactly one entry in SimPy's queue: a wake-up at its earliest
 reaches that wake-up, the calendar runs its entries in time order for as long as they come strictly
 before SimPy's next event, advancing the environment's clock itself, then hands control back. So
 processes (the FL coordinator, samplers, `env.run(until=...)`) interleave with the calendar exactly
-as with ordinary events; at equal times SimPy's events go first, the calendar's entries in the order
-they were scheduled.
+as with ordinary events; at equal times SimPy's events go first (those of a priority after NORMAL last), the
+calendar's entries in the order they were scheduled.
 
 A presorted stream (the fleet's request arrivals) is fed in without heap operations at all:
 `feed(chunks, function)` merges it with the heap as it runs.
@@ -22,6 +22,18 @@ import simpy
 from simpy.events import NORMAL
 
 INFINITY = float("inf")
+LAST_IN_INSTANT = NORMAL + 1  # after every URGENT and NORMAL event of the same simulated instant
+
+
+class EndOfInstant(simpy.events.Event):
+    """Fires at the current simulated time after every other event of that instant, calendar entries and events
+    scheduled later in the instant included (SimPy orders its queue by time, then priority; the calendar lets
+    such an event wait). Built as SimPy builds its own Initialize event: already ok, scheduled at once."""
+
+    def __init__(self, env: simpy.Environment):
+        super().__init__(env)
+        self._ok, self._value = True, None
+        env.schedule(self, LAST_IN_INSTANT)
 
 
 class _WakeUp:
@@ -105,13 +117,15 @@ class Calendar:
             while True:
                 if heap and heap[0][0] < feed_at:
                     time, _, entry_function, argument = heap[0]
-                    if queue and queue[0][0] <= time:  # SimPy's next event comes first (or ties): let it run
+                    # SimPy's next event comes first, or ties at NORMAL or URGENT priority: let it run (an event
+                    # scheduled later in the instant, like server.asynchronous.EndOfInstant, waits for us)
+                    if queue and queue[0][0] <= time and (queue[0][0] < time or queue[0][1] <= NORMAL):
                         break
                     heappop(heap)
                     env._now = time
                     entry_function(argument)
                 elif feed_at != INFINITY:
-                    if queue and queue[0][0] <= feed_at:
+                    if queue and queue[0][0] <= feed_at and (queue[0][0] < feed_at or queue[0][1] <= NORMAL):
                         break
                     env._now = feed_at
                     argument = arguments[i]

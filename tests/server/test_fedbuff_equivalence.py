@@ -4,10 +4,10 @@ Six identical Pis, 3 a round, FedBuff with concurrency = buffer = 3: every updat
 version, so FedBuff's versions should be sync FedAvg's, version after version. The stand-in fleet's update does
 not depend on which device trains (each moves halfway from its base to one common target, 100 examples), so
 only the bases and staleness of the aggregated updates can make the two differ.
-tests/server/test_asynchronous.py holds it for the first version. After that it does not hold today:
-server/asynchronous.py refills a slot the instant its update arrives, so the devices whose updates arrived
-before the buffer filled restart from the old version and reach step 2 with staleness 1 (measured: staleness_max
-[0, 1, 1]; version 1 equal, versions 2 and 3 not). The test below is a strict xfail that turns into a failure (XPASS) once the refill waits for the step.
+It holds because slots freed in an instant are refilled only at the end of that instant
+(server.asynchronous.EndOfInstant): before that, the devices whose updates arrived before the buffer filled
+restarted from the old version and reached step 2 with staleness 1 (measured: staleness_max [0, 1, 1];
+version 1 equal, versions 2 and 3 not).
 """
 from __future__ import annotations
 
@@ -54,8 +54,6 @@ def _six_pis(**federation) -> World:
                        "pretrain": {"rounds": 0}, "round_deadline": "5min", **federation}}, "six"))
 
 
-@pytest.mark.xfail(strict=True, reason="server/asynchronous.py refills a freed slot before the buffer's step: "
-                                       "later versions aggregate updates of staleness 1")
 def test_fedbuff_with_buffer_equal_to_clients_per_round_gives_fedavgs_models_version_after_version():
     fedavg = _six_pis()
     Coordinator(fedavg, Halfway(), _initial())

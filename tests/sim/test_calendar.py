@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import simpy
 
-from sim.calendar import Calendar
+from sim.calendar import Calendar, EndOfInstant
 
 
 def test_entries_run_in_time_order_and_fifo_at_equal_times():
@@ -33,6 +33,30 @@ def test_interleaves_with_a_simpy_process_and_lets_simpy_go_first_at_ties():
     env.run()
     assert seen == [("calendar", 0.25), ("simpy", 0.5), ("simpy", 1.0), ("calendar", 1.0), ("calendar", 2.0),
                     ("simpy", 2.5), ("calendar", 3.0)]
+
+
+def test_an_event_of_a_priority_after_normal_waits_for_the_instants_entries_fed_and_chained_ones_too():
+    env = simpy.Environment()
+    calendar = Calendar(env)
+    seen = []
+
+    def process():
+        yield env.timeout(1.0)
+        seen.append(("simpy", env.now))
+        yield EndOfInstant(env)
+        seen.append(("end of instant", env.now))
+
+    def entry(name):
+        seen.append((name, env.now))
+        if name == "heap":  # scheduled within the instant: still before its end
+            calendar.at(env.now, entry, "chained")
+
+    env.process(process())
+    calendar.at(1.0, entry, "heap")
+    calendar.feed(iter([([1.0, 2.0], ["fed", "fed later"])]), entry)
+    env.run()
+    assert seen == [("simpy", 1.0), ("fed", 1.0), ("heap", 1.0), ("chained", 1.0), ("end of instant", 1.0),
+                    ("fed later", 2.0)]
 
 
 def test_an_earlier_entry_from_a_simpy_callback_supersedes_the_pending_wake_up():
