@@ -4,12 +4,16 @@ Households. ``eligible_households()`` lists the households with fewer than 1% mi
 calendar 2013 (40 of the 50 in ``datasets/sgsc_households_hourly.csv.gz``, sorted by column name).
 Partition ``p`` of a fleet owns household ``eligible_households()[p % n]``. Fleets larger than
 ``n`` reuse households, never by inventing data: copy ``k = p // n`` (``k = 0`` is the household
-itself) reads the same meter shifted back in time by ``k`` weeks (``24 * 7 * k`` hours, so hour
-of day and day of week still line up with the simulated clock) and scaled by
-``1 + 0.05 * (((k + 2) % 5) - 2)`` (1.00, 1.05, 1.10, 0.90, 0.95, 1.00, ...). Because each
-device z-scores with its own statistics, the scale only changes the kWh-level ``mean``/``std``;
-the time shift is what makes a copy's stream differ. Shifting back past the start of the
-trial gives NaN (masked) hours, never made-up ones.
+itself) reads the same meter shifted back in time by ``k mod W`` weeks (whole weeks, so hour of day
+and day of week still line up with the simulated clock) and scaled by ``1 + 0.05 * (((k + 2) % 5) - 2)``
+(1.00, 1.05, 1.10, 0.90, 0.95, 1.00, ...). ``W`` is the number of whole-week shifts whose history
+still lies after the household's first metered hour (``copies_with_history``: 17 to 52 for a start
+in June 2013 with 120 days of history, 1,377 over the 40 households), so every device of any fleet
+has a real stream. A fleet holds at most the sum of the households' ``W`` distinct streams: copies
+``W`` apart share one (z-scored with their own statistics, the scale only changes the kWh-level
+``mean``/``std``). Hours the shifted window still misses stay NaN (masked), never made up. (Before,
+copies shifted past a household's first metered hour had no history: in a 100,000-device fleet
+almost every device.)
 
 Gaps. Runs of at most 2 missing hours are linearly interpolated (meter hiccups, DST changes);
 longer runs stay NaN and every window touching them is invalid. The z-score statistics come from
@@ -134,13 +138,23 @@ def eligible_households(max_missing: float = 0.01, start: str = "2013-01-01", en
 
 
 def household_for(partition_id: int) -> tuple[str, float, int]:
-    """(column, scale, shift_hours) of a partition; see the module docstring for copies beyond the first n."""
+    """(column, scale, copy k) of a partition; see the module docstring for copies beyond the first n."""
     if partition_id < 0:
         raise ValueError(f"partition_id must be >= 0, got {partition_id}")
     households = eligible_households()
     n = len(households)
     k = partition_id // n
-    return households[partition_id % n], 1.0 + 0.05 * (((k + 2) % 5) - 2), _HOURS_PER_WEEK * k
+    return households[partition_id % n], 1.0 + 0.05 * (((k + 2) % 5) - 2), k
+
+
+def copies_with_history(first: np.datetime64, raw_kwh: np.ndarray, t0: np.datetime64, history_hours: int) -> int:
+    """W: how many whole-week shifts back (0, 1, ... W - 1) keep a stream's history after its household's first
+    metered hour (``raw_kwh`` from ``first``)."""
+    metered = np.flatnonzero(np.isfinite(raw_kwh))
+    if not len(metered):
+        return 1
+    spare = int((np.datetime64(t0, "h") - history_hours - np.datetime64(first, "h")).astype(np.int64)) - int(metered[0])
+    return max(1, spare // _HOURS_PER_WEEK + 1)
 
 
 def validation_start(start: str, held_out_hours: int) -> str:
@@ -213,8 +227,10 @@ class DeviceSeries:
     def load(cls, partition_id: int, start: str = "2013-06-01", history_hours: int = 24 * 120,
              horizon_hours: int = 24 * 60) -> "DeviceSeries":
         """Read only this partition's household and build its stream over [t0 - history, t0 + horizon)."""
-        column, scale, shift_hours = household_for(partition_id)
+        column, scale, copy = household_for(partition_id)
         first, raw = _household_raw(column)
+        shift_hours = _HOURS_PER_WEEK * (copy % copies_with_history(first, raw, np.datetime64(start, "h"),
+                                                                     history_hours))
         return cls.from_hourly(partition_id, column, first, raw * scale, np.datetime64(start, "h"),
                                history_hours, horizon_hours, shift_hours)
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from clients.data import (DATASET_PATH, DeviceSeries, _household_raw, eligible_households, household_for,
+from clients.data import (DATASET_PATH, DeviceSeries, _household_raw, copies_with_history, eligible_households,
+                          household_for,
                           interpolate_short_gaps)
 
 
@@ -24,9 +25,9 @@ def test_eligible_households_calendar_2013():
 def test_household_reuse_beyond_fleet_of_n():
     n = len(eligible_households())
     assert household_for(3) == (eligible_households()[3], 1.0, 0)
-    column, scale, shift = household_for(n + 3)
-    assert column == eligible_households()[3] and shift == 24 * 7 and scale == pytest.approx(1.05)
-    assert household_for(2 * n)[1:] == (pytest.approx(1.10), 24 * 14)
+    column, scale, copy = household_for(n + 3)
+    assert column == eligible_households()[3] and copy == 1 and scale == pytest.approx(1.05)
+    assert household_for(2 * n)[1:] == (pytest.approx(1.10), 2)
     assert household_for(3 * n)[1] == pytest.approx(0.90)
     with pytest.raises(ValueError):
         household_for(-1)
@@ -170,3 +171,21 @@ def test_a_missing_data_file_is_one_clear_line(tmp_path):
     said = _dataset_path_in(app, EDGEFED_DATA=str(tmp_path / "nope.csv.gz"))
     assert said == f"missing: EDGEFED_DATA={tmp_path / 'nope.csv.gz'}: no such file (it must name " \
                    "sgsc_households_hourly.csv.gz)"
+
+
+def test_every_copy_of_a_large_fleet_has_a_real_history_and_copies_wrap_after_w_weeks():
+    n = len(eligible_households())
+    first, raw = _household_raw(eligible_households()[7])
+    start, history = "2013-06-03", 24 * 120
+    w = copies_with_history(first, raw, np.datetime64(start, "h"), history)
+    # household 7's first metered hour to 2013-02-03T00 (the history's first hour), in whole weeks, plus shift 0
+    metered = first + int(np.flatnonzero(np.isfinite(raw))[0])
+    assert w == int((np.datetime64("2013-02-03T00") - metered).astype(int)) // 168 + 1 and 10 < w < 60
+    assert copies_with_history(metered, raw[np.isfinite(raw).argmax():], metered + history, history) == 1
+    for copy in (w - 1, w, 2499):  # a 100,000-device fleet has copies up to 2,499
+        series = DeviceSeries.load(copy * n + 7, start=start, history_hours=history, horizon_hours=72)
+        assert np.isnan(series.values[:history]).mean() < 0.02, copy
+    wrapped, base = (DeviceSeries.load(k * n + 7, start=start, history_hours=history, horizon_hours=72)
+                     for k in (w + 3, 3))
+    np.testing.assert_array_equal(wrapped.values, base.values)  # the same shifted meter, z-scored alike
+    assert wrapped.std == pytest.approx(base.std * household_for((w + 3) * n)[1] / household_for(3 * n)[1], rel=1e-4)
