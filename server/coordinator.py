@@ -75,6 +75,14 @@ def _decoded(reply: Message, base: list[np.ndarray], codec: str) -> Message:
     return full
 
 
+def aggregate(strategy, server_round: int, replies: list[Message]):
+    """The strategy's aggregate_train, or (None, None) (the model stays) when no update trained on anything:
+    Flower's example-weighted strategies would divide by a total of zero examples."""
+    if not replies or not any(int(r.content["metrics"]["num-examples"]) for r in replies):
+        return None, None
+    return strategy.aggregate_train(server_round, replies)
+
+
 def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: np.random.Generator,
              model: str = "edge", excluded: Collection[int] = (), rounds: range | None = None,
              train_model: str | None = None, teacher: list[np.ndarray] | None = None
@@ -105,7 +113,7 @@ def pretrain(fleet: Fleet, n_devices: int, arrays: list[np.ndarray], fed, rng: n
                                   teacher=ArrayRecord(teacher))
         check_not_all_failed(f"pretraining round {server_round} of the {model} model", chosen, replies)
         good = [replies[d] for d in chosen if d in replies and not replies[d].has_error()]
-        aggregated, metrics = strategy.aggregate_train(server_round, good)
+        aggregated, metrics = aggregate(strategy, server_round, good)
         if aggregated is not None:
             arrays = aggregated.to_numpy_ndarrays()
         rows.append({"phase": "pretrain" if model == "edge" else "pretrain-cloud", "round": server_round,
@@ -229,7 +237,7 @@ class Coordinator:
             self.round_clients.append(row)
         statuses = [timeline[d]["status"] for d in selected]
         decoded = [_decoded(replies[d], base, fed.compression) for d in on_time]
-        arrays, metrics = self.strategy.aggregate_train(server_round, decoded) if decoded else (None, None)
+        arrays, metrics = aggregate(self.strategy, server_round, decoded)
         if arrays is not None:
             self.version += 1
             world.publish(self.version, arrays.to_numpy_ndarrays())

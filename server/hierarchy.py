@@ -14,7 +14,7 @@ import math
 import numpy as np
 from flwr.app import ArrayRecord, Message, MessageType, MetricRecord, RecordDict
 
-from server.coordinator import Coordinator, _decoded, _loss
+from server.coordinator import Coordinator, _decoded, _loss, aggregate
 from server.model_cache import SiteModelCache
 from server.strategies import make_strategy
 from sim import memory
@@ -102,7 +102,7 @@ class HierarchicalCoordinator(Coordinator):
                 self.round_clients.append(row)
             statuses = [timeline[d]["status"] for d in selected]
             decoded = [_decoded(replies[d], base, fed.compression) for d in on_time]
-            arrays, metrics = strategy.aggregate_train(edge_round, decoded) if decoded else (None, None)
+            arrays, metrics = aggregate(strategy, edge_round, decoded)
             if arrays is not None:
                 self.site_arrays[site] = arrays.to_numpy_ndarrays()
                 self.site_model[site] = self._new_model_id()

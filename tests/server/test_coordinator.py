@@ -38,8 +38,8 @@ class FakeGrid:
 class StandInFleet:
     """Answers TRAIN messages like a ClientApp would: weights + 0.1 * (device + 1), 500 examples."""
 
-    def __init__(self, fail: set[int] = frozenset()):
-        self.fail = fail
+    def __init__(self, fail: set[int] = frozenset(), examples: int = 500):
+        self.fail, self.examples = fail, examples
         self.calls: list[tuple[int, list[int]]] = []
 
     def train(self, strategy, server_round, devices, arrays, config):
@@ -53,7 +53,8 @@ class StandInFleet:
                 continue
             new = [a + 0.1 * (dev + 1) for a in arrays.to_numpy_ndarrays()]
             payload, _ = encode(new, arrays.to_numpy_ndarrays(), config.get("compression", "none"))
-            metrics = MetricRecord({"num-examples": 500, "train-loss": 1.0, "update-bytes": encoded_bytes(payload)})
+            metrics = MetricRecord({"num-examples": self.examples, "train-loss": 1.0,
+                                    "update-bytes": encoded_bytes(payload)})
             replies[dev] = Message(RecordDict({"arrays": ArrayRecord(payload), "metrics": metrics}), reply_to=msg)
         return replies
 
@@ -86,6 +87,22 @@ def test_updates_that_beat_the_deadline_are_averaged():
     expected = 0.1 * np.mean([d + 1 for d in chosen])  # equal example counts: plain mean
     np.testing.assert_allclose(world.versions[1][0], expected, rtol=1e-6)
     assert world.global_version == 2 and max(world.fleet.model_version) == 2
+
+
+def test_a_round_whose_updates_trained_on_nothing_keeps_the_model_in_pretraining_and_deployment():
+    # devices with no valid window answer 0 examples: FedAvg's weights would divide by zero
+    from server.coordinator import pretrain
+
+    world = _world()
+    fed = world.scenario.federation.model_copy(update={"pretrain": world.scenario.federation.pretrain.model_copy(
+        update={"rounds": 2, "clients_per_round": 3})})
+    arrays, rows = pretrain(StandInFleet(examples=0), 6, _initial(), fed, np.random.default_rng(0))
+    assert [r["aggregated"] for r in rows] == [3, 3]
+    for a, b in zip(arrays, _initial()):
+        np.testing.assert_array_equal(a, b)
+    coordinator = Coordinator(world, StandInFleet(examples=0), _initial())
+    world.run()
+    assert len(coordinator.rounds) == 2 and world.global_version == 0
 
 
 def test_an_upload_after_the_simulated_deadline_is_not_aggregated():
