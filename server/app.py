@@ -13,8 +13,7 @@ from clients.model import build_model, get_arrays
 from server.coordinator import Coordinator, FederationFailed, check_not_all_failed, pretrain_models
 from server.hierarchy import HierarchicalCoordinator
 from server.asynchronous import AsyncCoordinator
-from sim.forecasts import (KEY_COLUMNS, Evaluator, Requests, Weights, device_config, requests_by_device, score,
-                           score_versions)
+from sim.forecasts import KEY_COLUMNS, Evaluator, Requests, Weights, device_config, score, score_versions
 from sim.scenario import Scenario
 from sim.world import World
 
@@ -183,7 +182,7 @@ def run_world(scenario: Scenario, grid: Grid, progress: Callable[[float], None] 
         evaluate = fleet.evaluate
     if world.spill is None:  # a streamed world's rows are scored group by group after the run (sim.app.stream)
         table = world.table()
-        score(table, requests_by_device(table, scenario.models.int8_on_device), evaluate, world.weights())
+        score(table, scenario.models.int8_on_device, evaluate, world.weights())
     versions = score_versions(evaluate, world.n_devices, world.weights(), int(scenario.duration // 3600),
                               world.fleet.personal_version if scenario.federation.personalise else None)
     return {"world": world, "rounds": coordinator.rounds, "round_clients": coordinator.round_clients,

@@ -9,7 +9,7 @@ from clients.spec import MODEL_NAMES, PERSONAL_MODEL
 from sim.policies import LOCAL
 from sim.recorder import SERVED
 
-# device -> its distinct forecasts ("hour", "model", "version", "quantized") and, per served request, "row" and "key"
+# device -> its distinct forecasts: "hour", "model", "version", "quantized" (int64 arrays)
 Requests = dict[int, dict[str, np.ndarray]]
 # device -> (model errors, persistence errors), aligned with that device's requests
 Errors = dict[int, tuple[np.ndarray, np.ndarray]]
@@ -43,38 +43,87 @@ def device_config(scenario) -> dict:
     return config
 
 
-def requests_by_device(table: dict[str, np.ndarray], int8_on_device: bool) -> Requests:
-    """Per device, the distinct forecasts its served requests need: (hour, model, version, int8 or not).
+# A served request's forecast as one int64: device, then hour, model, version, int8 (mixed radix, most significant
+# first), so sorted codes order each device's keys as np.unique orders its (hour, model, version, quantized) rows.
+# (name, bits, offset): an int16 version may be negative; 24 device bits hold 16.7M devices
+CODE_FIELDS = (("hour", 16, 0), ("model", 2, 0), ("version", 16, 1 << 15), ("quantized", 1, 0))
+CODE_DEVICE_SHIFT = sum(bits for _, bits, _ in CODE_FIELDS)
+MAX_CODED_DEVICES = 1 << 24
+# distinct forecasts scored per evaluate call: each needs its input window (about 1 kB) while its call runs
+SCORE_KEYS_PER_CALL = 1 << 19
 
-    Requests of one device in the same hour with the same model get the same forecast, so each
-    distinct key is scored once ("rows" maps every request back to its key).
-    """
+
+def forecast_codes(table: dict[str, np.ndarray], int8_on_device: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The served rows of `table` and the code of the forecast each needs (CODE_FIELDS): requests of one device
+    in the same hour with the same model, version and precision get the same forecast, so share a code."""
     served = np.flatnonzero(table["dropped"] == SERVED)
-    devices = table["device"][served]
-    order = np.argsort(devices, kind="stable")
-    rows = served[order]
-    bounds = np.flatnonzero(np.diff(devices[order])) + 1
-    out: Requests = {}
-    for chunk in np.split(rows, bounds):
-        if not len(chunk):
-            continue
-        keys = np.stack([table["hour"][chunk].astype(np.int64), table["model"][chunk].astype(np.int64),
-                         table["model_version"][chunk].astype(np.int64),
-                         ((table["target"][chunk] == LOCAL) & int8_on_device).astype(np.int64)], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        out[int(table["device"][chunk[0]])] = {"row": chunk, "key": inverse.reshape(-1),
-                                               **{name: unique[:, i] for i, name in enumerate(KEY_COLUMNS)}}
-    return out
+    values = {"hour": table["hour"][served], "model": table["model"][served],
+              "version": table["model_version"][served],
+              "quantized": (table["target"][served] == LOCAL) & int8_on_device}
+    code = table["device"][served].astype(np.int64)
+    if len(code) and not 0 <= code.min() <= code.max() < MAX_CODED_DEVICES:
+        raise ValueError(f"forecast scoring codes at most {MAX_CODED_DEVICES:,} devices")
+    for name, bits, offset in CODE_FIELDS:
+        field = values[name].astype(np.int64) + offset
+        if len(field) and not 0 <= field.min() <= field.max() < 1 << bits:
+            raise ValueError(f"forecast scoring codes {name} + {offset} in [0, {1 << bits}), got "
+                             f"[{field.min()}, {field.max()}]")
+        code = (code << bits) | field
+    return served, code
 
 
-def score(table: dict[str, np.ndarray], requests: Requests, evaluate: Evaluator, weights: Weights) -> None:
-    """Fill the forecast_error and baseline_error columns in place; NaN where a device did not answer."""
+def requests_of(codes: np.ndarray) -> Requests:
+    """Per device, the forecasts that sorted, distinct `codes` name (the evaluator's question)."""
+    devices = codes >> CODE_DEVICE_SHIFT
+    fields, shift = {}, CODE_DEVICE_SHIFT
+    for name, bits, offset in CODE_FIELDS:
+        shift -= bits
+        fields[name] = ((codes >> shift) & ((1 << bits) - 1)) - offset
+    bounds = np.flatnonzero(np.diff(devices)) + 1
+    starts = np.concatenate([[0], bounds]).astype(np.int64)
+    ends = np.concatenate([bounds, [len(codes)]]).astype(np.int64)
+    return {int(devices[a]): {name: fields[name][a:b] for name in KEY_COLUMNS} for a, b in zip(starts, ends)}
+
+
+def score_codes(codes: np.ndarray, evaluate: Evaluator, weights: Weights,
+                keys_per_call: int = SCORE_KEYS_PER_CALL) -> tuple[np.ndarray, np.ndarray]:
+    """Model and persistence errors of sorted, distinct forecast `codes` (NaN where a device did not answer),
+    asked of `evaluate` a slice of whole devices at a time (keys_per_call bounds the memory; any slicing gives
+    the same errors: each device scores its own windows, batch by batch)."""
+    errors, baseline = np.full(len(codes), np.nan), np.full(len(codes), np.nan)
+    devices = codes >> CODE_DEVICE_SHIFT
+    lo = 0
+    while lo < len(codes):
+        hi = lo + max(1, keys_per_call)
+        if hi < len(codes):  # end on a device boundary (a device with more keys than a call takes them all)
+            first = int(np.searchsorted(devices, devices[hi], side="left"))
+            hi = first if first > lo else int(np.searchsorted(devices, devices[hi], side="right"))
+        hi = min(hi, len(codes))
+        requests = requests_of(codes[lo:hi])
+        answers = evaluate(requests, weights)
+        at = lo
+        for dev, cols in requests.items():  # requests_of's devices, in code order
+            if dev in answers:
+                errors[at:at + len(cols["hour"])], baseline[at:at + len(cols["hour"])] = answers[dev]
+            at += len(cols["hour"])
+        lo = hi
+    return errors, baseline
+
+
+def fill_errors(table: dict[str, np.ndarray], rows: np.ndarray, at: np.ndarray, errors: np.ndarray,
+                baseline: np.ndarray) -> None:
+    """Write the errors of forecast keys `at` into the served `rows` of the table's error columns (NaN elsewhere)."""
     table["forecast_error"][:] = np.nan
     table["baseline_error"][:] = np.nan
-    for dev, (errors, baseline) in evaluate(requests, weights).items():
-        cols = requests[dev]
-        table["forecast_error"][cols["row"]] = errors[cols["key"]]
-        table["baseline_error"][cols["row"]] = baseline[cols["key"]]
+    table["forecast_error"][rows] = errors[at]
+    table["baseline_error"][rows] = baseline[at]
+
+
+def score(table: dict[str, np.ndarray], int8_on_device: bool, evaluate: Evaluator, weights: Weights) -> None:
+    """Fill the forecast_error and baseline_error columns in place; NaN where a device did not answer."""
+    rows, codes = forecast_codes(table, int8_on_device)
+    keys, at = np.unique(codes, return_inverse=True)
+    fill_errors(table, rows, at.reshape(-1), *score_codes(keys, evaluate, weights))
 
 
 HELD_OUT_HOURS = 48  # the hours right after the run: no model version has trained on them

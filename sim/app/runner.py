@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from sim import memory, scenario as scenarios
-from sim.forecasts import Evaluator, Requests, Weights, device_config, requests_by_device, score
+from sim.forecasts import Evaluator, Requests, Weights, device_config, score
 from sim.app import pretrain_cache
 from sim.app.interrupts import stop_ray_on_interrupt
 from sim.app.logs import quiet_imported_frameworks, ray_logging_level
@@ -233,8 +233,7 @@ def run_scenario(scenario: scenarios.Scenario | str | Path, *, seed: int | None 
         world.run(progress)
         if world.spill is None:  # a streamed world is scored group by group (collect)
             table = world.table()
-            score(table, requests_by_device(table, scenario.models.int8_on_device), _score_on_devices(scenario),
-                  world.weights())
+            score(table, scenario.models.int8_on_device, _score_on_devices(scenario), world.weights())
     result = collect(world, rounds, round_clients, versions)
     if scenario.output.forecast_kwh:
         result.summary["forecast_kwh"] = forecast_kwh(scenario, world)
@@ -260,7 +259,7 @@ def forecast_kwh(scenario: scenarios.Scenario, world: World) -> dict:
     served = table["dropped"] == SERVED
     out: dict = {}
     for name, int8 in (("int8", True), ("fp32", False)):
-        score(columns, requests_by_device(columns, int8), _score_on_devices(scenario), world.weights())
+        score(columns, int8, _score_on_devices(scenario), world.weights())
         errors = columns["forecast_error"][served]
         out[name] = {**kwh_errors(errors, columns["device"][served], std),
                      "mse_z": float(np.nanmean(errors ** 2)) if np.isfinite(errors).any() else None,

@@ -1,8 +1,9 @@
 """A streamed run's request table, one row group at a time: derive, score, write requests.parquet, summarise.
 
 The world spilled its recorded columns as they became final (sim.spill); here each group gets its derived
-columns (World.derive) and its forecast errors (the same scorer as the in-memory path, on that group's rows),
-is appended to requests.parquet (REQUEST_COLUMNS, labelled), and is folded into the summary's counts and sums.
+columns (World.derive) and its forecast errors (the in-memory path's scorer, asked once for every distinct
+forecast of the run), is appended to requests.parquet (REQUEST_COLUMNS, labelled), and is folded into the
+summary's counts and sums.
 Only the served requests' latencies are kept (4 bytes a request): the p95 is then exact, and so is the mean.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from clients.spec import MODEL_NAMES
 from sim.app.summary import request_costs
-from sim.forecasts import requests_by_device, score
+from sim.forecasts import fill_errors, forecast_codes, score_codes
 from sim.policies import TARGET_NAMES
 from sim.recorder import SERVED, UNFINISHED
 from sim.spill import row_groups
@@ -107,11 +108,16 @@ def finish(world, evaluate, int8: bool, written: Callable[[np.ndarray], np.ndarr
     from sim.app.output import labelled_table
 
     folded, writer, rows_written = Folded(world.n_devices), None, 0
-    weights = world.weights()
+    # every group's forecasts first, scored in one pass over whole devices: scoring group by group would load
+    # each device's series (and build its windows) once per group it appears in
+    codes = np.unique(np.concatenate([np.unique(forecast_codes(world.derive(recorded), int8)[1])
+                                      for recorded in row_groups(world.spill.path)] or [np.zeros(0, np.int64)]))
+    errors, baseline = score_codes(codes, evaluate, world.weights())
     for recorded in row_groups(world.spill.path):
         table = world.derive(recorded)
         table["forecast_error"], table["baseline_error"] = (table[k].copy() for k in ("forecast_error", "baseline_error"))
-        score(table, requests_by_device(table, int8), evaluate, weights)
+        rows, mine = forecast_codes(table, int8)
+        fill_errors(table, rows, np.searchsorted(codes, mine), errors, baseline)
         folded.add(table)
         keep = written(table["device"])
         part = table if keep is None else {k: v[keep] for k, v in table.items()}

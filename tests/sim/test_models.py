@@ -11,7 +11,7 @@ from clients.forecast import predict
 from clients.model import (CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, ModelSpec, build_model, get_arrays,
                            model_cost, quantize_int8, set_arrays)
 from sim import scenario as scenarios
-from sim.forecasts import device_config, requests_by_device, score_versions
+from sim.forecasts import SCORE_KEYS_PER_CALL, device_config, forecast_codes, requests_of, score, score_codes, score_versions
 from sim.policies import CLOUD, EDGE, LOCAL
 from sim.recorder import SERVED
 from sim.world import REQUEST_OVERHEAD_BYTES, World
@@ -141,10 +141,63 @@ def test_requests_are_keyed_by_model_so_a_personal_and_a_global_forecast_never_m
     table = {"dropped": np.full(4, SERVED, np.int8), "device": np.zeros(4, np.int32),
              "hour": np.array([1, 1, 1, 1]), "model": np.array([EDGE_MODEL, PERSONAL_MODEL, PERSONAL_MODEL, CLOUD_MODEL]),
              "model_version": np.array([2, 2, 2, 0]), "target": np.array([LOCAL, LOCAL, LOCAL, EDGE])}
-    cols = requests_by_device(table, True)[0]
+    rows, codes = forecast_codes(table, True)
+    keys, at = np.unique(codes, return_inverse=True)
+    cols = requests_of(keys)[0]
     assert len(cols["hour"]) == 3
-    assert list(cols["key"]) == [0, 2, 2, 1]  # sorted keys: (1,0,2,1), (1,1,0,0), (1,2,2,1)
+    assert list(at) == [0, 2, 2, 1]  # sorted keys: (1,0,2,1), (1,1,0,0), (1,2,2,1)
     assert list(cols["quantized"]) == [1, 0, 1]
+    assert list(cols["model"]) == [EDGE_MODEL, CLOUD_MODEL, PERSONAL_MODEL] and list(cols["version"]) == [2, 0, 2]
+
+
+def test_forecast_codes_order_devices_then_their_keys_and_decode_back():
+    rng = np.random.default_rng(5)
+    n = 2000
+    table = {"dropped": rng.choice([SERVED, 1], n, p=[0.9, 0.1]).astype(np.int8),
+             "device": rng.integers(0, 300, n).astype(np.int32), "hour": rng.integers(0, 9000, n).astype(np.int32),
+             "model": rng.integers(0, 3, n).astype(np.int8), "model_version": rng.integers(-1, 500, n).astype(np.int16),
+             "target": rng.integers(0, 3, n).astype(np.int8)}
+    rows, codes = forecast_codes(table, True)
+    assert list(rows) == list(np.flatnonzero(table["dropped"] == SERVED))
+    keys = np.unique(codes)
+    decoded = requests_of(keys)
+    expected = {}  # each device's distinct (hour, model, version, quantized), sorted as np.unique sorts them
+    for r in rows:
+        key = (int(table["hour"][r]), int(table["model"][r]), int(table["model_version"][r]),
+               int(table["target"][r] == LOCAL))
+        expected.setdefault(int(table["device"][r]), set()).add(key)
+    assert list(decoded) == sorted(expected)
+    for dev, cols in decoded.items():
+        assert list(zip(*(cols[k].tolist() for k in ("hour", "model", "version", "quantized")))) == sorted(expected[dev])
+    with pytest.raises(ValueError, match="hour"):
+        forecast_codes({**table, "hour": table["hour"] + 70_000}, True)
+
+
+def test_scoring_in_slices_of_devices_gives_the_same_errors_as_one_call():
+    calls = []
+
+    def evaluate(requests, weights):  # a fake device scorer: an error that names its key, one device missing
+        calls.append(sorted(requests))
+        return {dev: (cols["hour"] * 10.0 + cols["version"], -cols["hour"].astype(float))
+                for dev, cols in requests.items() if dev != 7}
+
+    rng = np.random.default_rng(1)
+    n = 5000
+    table = {"dropped": np.zeros(n, np.int8), "device": rng.integers(0, 40, n).astype(np.int32),
+             "hour": rng.integers(0, 50, n).astype(np.int32), "model": np.zeros(n, np.int8),
+             "model_version": rng.integers(0, 3, n).astype(np.int16), "target": np.zeros(n, np.int8),
+             "forecast_error": np.zeros(n, np.float32), "baseline_error": np.zeros(n, np.float32)}
+    score(table, False, evaluate, {})
+    assert len(calls) == 1 and SCORE_KEYS_PER_CALL > n
+    want = np.where(table["device"] == 7, np.nan, table["hour"] * 10.0 + table["model_version"])
+    np.testing.assert_array_equal(table["forecast_error"], want.astype(np.float32))
+    keys = np.unique(forecast_codes(table, False)[1])
+    whole = score_codes(keys, evaluate, {})
+    calls.clear()
+    sliced = score_codes(keys, evaluate, {}, keys_per_call=37)
+    assert len(calls) > 10 and all(not set(a) & set(b) for a, b in zip(calls, calls[1:]))  # whole devices per call
+    for a, b in zip(whole, sliced):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_scoring_a_fleet_at_once_matches_scoring_each_device_alone():
