@@ -5,7 +5,9 @@ size both runs use the same devices, the same selection (seeded), the same strat
 ClientApp; the co-simulated run also replays every round's cost in simulated time, serves a light request
 load (1 request a minute a device) and scores forecasts at the end.
 Usage: PYTHONPATH=. python bench/federation.py [--sizes 20x8x10,1000x100x3]
-The last line is one JSON object with each size's times and ratio (target: at most 1.15).
+The last line is one JSON object with each size's times and ratio (target: at most 1.15), and the ratio without
+the co-simulation's forecast scoring (the requests' errors and every version's held-out MSE, which plain Flower
+does not compute).
 """
 from __future__ import annotations
 
@@ -66,23 +68,52 @@ def plain_flower(scenario: scenarios.Scenario) -> dict:
     return _simulate_flower(app, holder, scenario, "arrays")  # the backend the co-simulation uses too
 
 
+class ScoringClock:
+    """Wall seconds spent scoring forecasts (clients.device.score_fleet: the requests' and every version's), a
+    job plain Flower does not do; the co-simulation looks the function up at call time, so wrapping it counts."""
+
+    def __init__(self):
+        import clients.device
+
+        self.module, self.seconds = clients.device, 0.0
+        self.original = clients.device.score_fleet
+
+    def __enter__(self):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return self.original(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        self.module.score_fleet = timed
+        return self
+
+    def __exit__(self, *exc):
+        self.module.score_fleet = self.original
+
+
 def measure(devices: int, per_round: int, rounds: int, repeats: int = 2) -> dict:
     """Median wall seconds of plain Flower and of the co-simulation, alternated A B A B (warm-up and noise on both)."""
     scenario = bench_scenario(devices, per_round, rounds)
-    plains, cosims = [], []
+    plains, cosims, scorings = [], [], []
     for _ in range(repeats):
         started = time.perf_counter()
         plain_flower(scenario)
         plains.append(time.perf_counter() - started)
         started = time.perf_counter()
-        out = run_federated(scenario)
+        with ScoringClock() as scoring:
+            out = run_federated(scenario)
         cosims.append(time.perf_counter() - started)
-    plain, cosim = statistics.median(plains), statistics.median(cosims)
+        scorings.append(scoring.seconds)
+    plain, cosim, score = statistics.median(plains), statistics.median(cosims), statistics.median(scorings)
     done = sum(r["phase"] == "deploy" for r in out["rounds"])
     print(f"{devices} devices, {per_round} a round: plain Flower {plain:.1f} s, co-simulated {cosim:.1f} s "
-          f"({done} rounds, {out['world'].recorder.size} requests), ratio {cosim / plain:.3f}", flush=True)
+          f"({done} rounds, {out['world'].recorder.size} requests; {score:.1f} s of it scoring forecasts), "
+          f"ratio {cosim / plain:.3f}, without the scoring {(cosim - score) / plain:.3f}", flush=True)
     return {"devices": devices, "per_round": per_round, "rounds": done, "plain_flower_s": round(plain, 2),
-            "cosimulated_s": round(cosim, 2), "ratio": round(cosim / plain, 3)}
+            "cosimulated_s": round(cosim, 2), "scoring_s": round(score, 2), "ratio": round(cosim / plain, 3),
+            "ratio_without_scoring": round((cosim - score) / plain, 3)}
 
 
 def main() -> None:
