@@ -42,10 +42,10 @@ MAX_BURST_SWITCHES = 1e8  # bursty burst/calm switches in a run: each is a few n
 
 # --- memory per thing (bytes) ------------------------------------------------------------------------------
 
-# One request row: the recorder's columns (45 B, preallocated for 1.05x the expected count), the columns
-# World.table() derives after the run (compute_s, propagation_s, bytes_up, hour, deadline_s: 4 B each), and
-# scoring and summary temporaries. Measured: peak RSS of a run plus write_run grows 75 B per request (1M to 3M
-# requests, 100 devices, output.requests: all).
+# One request row: the recorder's columns (50 B, preallocated for 1.05x the expected count), the columns
+# World.table() derives after the run (compute_s, propagation_s, bytes_up, hour, deadline_s: 4 B each; site,
+# cell, forwarded: 2 B each), and scoring and summary temporaries. Measured: peak RSS of a run plus write_run
+# grows 75 B per request (1M to 3M requests, 100 devices, output.requests: all).
 RECORDED_ROW_BYTES = sum(np.dtype(kind).itemsize for kind in COLUMNS.values())
 DERIVED_ROW_BYTES = 26
 REQUEST_BYTES = RECORDED_ROW_BYTES * 1.05 + DERIVED_ROW_BYTES + 8

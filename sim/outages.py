@@ -4,9 +4,10 @@
   keep the bytes they got and wait, new flows join them, and all go on at the repair (SharedLink.stall). A dead
   server accepts nothing, and what it held is lost with it: no reply leaves it while it is down.
 - So a request whose path includes a dead component gets no reply in time. Its device notices only at the
-  request's timeout (`timeouts.deadlines` of its deadlines): the request is recorded as `timeout`, the device
-  takes that target (a site, or the cloud) to be unreachable (an infinite queue estimate), so an estimating
-  policy stops choosing it, and probes it every `timeouts.probe_every` (a probe's bytes are not modelled). A probe is answered when every
+  request's timeout (`timeouts.deadlines` of its deadlines): the request is recorded as `timeout` (or, with
+  `timeouts.retry_local`, run on the device from then on: sim.serving), the device takes that target (a site,
+  or the cloud) to be unreachable (an infinite queue estimate), so an estimating policy stops choosing it, and
+  probes it every `timeouts.probe_every` (a probe's bytes are not modelled). A probe is answered when every
   component on the device's path to the target is up; the answer tells the device the queue there again. A
   stalled request that goes on after the repair arrives too late: only its radio work is booked.
 - Devices never read whether a component is up; only the simulator's records (outages.csv, summary.json) do.
@@ -68,6 +69,7 @@ class Outages:
         settings = scenario.timeouts
         self.timeout_s = [settings.deadlines * deadline for deadline in world.fleet.deadline_s]
         self.probe_every_s = settings.probe_every
+        self.retry_local, self.retried = settings.retry_local, 0  # Serving runs timed-out requests locally, counts them
         self.cloud_wait_seen = [0.0] * world.n_devices  # the cloud's queue as each device last heard of it
         self.timed_out = self.unattributed = self.probes = 0
         self.probing: set[tuple[int, int]] = set()
@@ -205,8 +207,9 @@ class Outages:
                                                               for _, s, e in part.windows], until_s),
                                          "outages": len([w for w in part.windows if w[1] < until_s]),
                                          "timeouts": part.timeouts}
+        retried = {"retried_local": self.retried} if self.retry_local else {}  # of the timeouts, run locally
         return {"timeouts": self.timed_out, "timeouts_unattributed": self.unattributed, "probes": self.probes,
-                "components": components, "windows": self.rows(until_s)}
+                **retried, "components": components, "windows": self.rows(until_s)}
 
 
 def _union_s(windows: list[tuple[float, float]], until_s: float) -> float:

@@ -63,13 +63,17 @@ class Outage(Strict):
 class Timeouts(Strict):
     """How devices notice outages: a request with no reply by its timeout is given up; a device that timed out
     on a site or the cloud probes it every `probe_every` until a probe is answered (its queue then known again);
-    `refresh` re-measures, every `probe_every`, the estimates that no transfer or reply refreshed meanwhile."""
+    `retry_local` runs a timed-out request on the device instead; `refresh` re-measures, every `probe_every`,
+    the estimates that no transfer or reply refreshed meanwhile."""
 
     deadlines: float = Field(default=4.0, gt=0, le=1000, description="timeout = this many of the request's deadlines")
     probe_every: Duration = 10.0
     refresh: Literal["auto", "always", "never"] = Field(default="auto", exclude_if=lambda v: v == "auto", description=(
         "probe stale estimates (throughput, queues): auto = when the scenario declares outages or a bandwidth "
         "trace (so other scenarios keep their results bit for bit)"))
+    retry_local: bool = Field(default=False, exclude_if=lambda v: not v, description=(
+        "at a request's timeout its device runs it locally instead of giving it up (latency from its arrival: the "
+        "timeout plus the local run); the row is served, target local, `retried` 1"))
 
 
 def components(scenario: Any) -> list[str]:

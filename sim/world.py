@@ -28,7 +28,7 @@ REQUEST_OVERHEAD_BYTES = 200.0
 # the columns of World.table() and requests.parquet, in this order
 REQUEST_COLUMNS = ("arrival_s", "device", "target", "model", "model_version", "latency_s", "queue_s", "transfer_s",
                    "compute_s", "propagation_s", "energy_compute_j", "energy_radio_j", "bytes_up", "dropped",
-                   "forecast_error", "baseline_error", "hour", "deadline_s", "site", "cell", "forwarded")
+                   "forecast_error", "baseline_error", "hour", "deadline_s", "site", "cell", "forwarded", "retried")
 # those World.table() derives from device, target, site and arrival time after the run, DERIVE_ROWS rows at a time
 DERIVED_COLUMNS = {"compute_s": np.float32, "propagation_s": np.float32, "bytes_up": np.float32, "hour": np.int32,
                    "deadline_s": np.float32, "site": np.int16, "cell": np.int16, "forwarded": np.int16}
