@@ -289,7 +289,7 @@ class Serving:
         self._serve(request, now)
 
     def _at_server_unless_down(self, request: list, now: float) -> None:
-        """A world with outages: a server that is down accepts nothing (site -1: the cloud), nor one whose
+        """A world with outages: a server that is down accepts nothing (a negative site: a cloud), nor one whose
         device has given up on it and run it itself (timeouts.retry_local)."""
         if not self._down[request[ROUTE][SITE]] and not self.recorder.retried[request[ROW]]:
             self._serve_at(request, now)
