@@ -42,12 +42,12 @@ MAX_BURST_SWITCHES = 1e8  # bursty burst/calm switches in a run: each is a few n
 
 # --- memory per thing (bytes) ------------------------------------------------------------------------------
 
-# One request row: the recorder's columns (45 B, preallocated for 1.05x the expected count), the columns
-# World.table() derives after the run (compute_s, propagation_s, bytes_up, hour, deadline_s: 4 B each), and
-# scoring and summary temporaries. Measured: peak RSS of a run plus write_run grows 75 B per request (1M to 3M
-# requests, 100 devices, output.requests: all).
+# One request row: the recorder's columns (50 B, preallocated for 1.05x the expected count), the columns
+# World.table() derives after the run (compute_s, propagation_s, bytes_up, hour, deadline_s: 4 B each; site,
+# cell, forwarded, cloud: 2 B each), and scoring and summary temporaries. Measured: peak RSS of a run plus
+# write_run grows 75 B per request (1M to 3M requests, 100 devices, output.requests: all).
 RECORDED_ROW_BYTES = sum(np.dtype(kind).itemsize for kind in COLUMNS.values())
-DERIVED_ROW_BYTES = 26
+DERIVED_ROW_BYTES = 28
 REQUEST_BYTES = RECORDED_ROW_BYTES * 1.05 + DERIVED_ROW_BYTES + 8
 # a streamed run (sim.spill, output.stream) keeps only the served requests' latencies (float32) for the exact p95
 STREAMED_REQUEST_BYTES = 4
@@ -309,7 +309,10 @@ def estimate(scenario) -> RunEstimate:
             need.add(_furthest_from_typical(scenario, g, "sojourn"),
                      group.count * _switch_rate(group) * chunk_s * SWITCH_BYTES)
     need.add("edge.cores", scenario.edge.cores * CORE_BYTES)
-    need.add("cloud.cores", scenario.cloud.cores * CORE_BYTES)
+    if scenario.clouds is None:
+        need.add("cloud.cores", scenario.cloud.cores * CORE_BYTES)
+    for c, cloud in enumerate(scenario.clouds or []):
+        need.add(f"clouds[{c}].cores", cloud.cores * CORE_BYTES)
     need.add("output.sample_every", sample_count(scenario) * _sampled_rows_per_sample(scenario) * SAMPLE_ROW_BYTES)
     return need
 

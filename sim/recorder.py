@@ -11,7 +11,7 @@ import numpy as np
 SERVED, BATTERY_EMPTY, UNFINISHED, NO_COVERAGE, TIMEOUT = 0, 1, 2, 3, 4
 DROP_REASONS = ("served", "battery-empty", "unfinished", "no-coverage", "timeout")
 
-# float32 wherever 7 significant digits are plenty (arrival times need float64): 49 bytes a row. Columns that
+# float32 wherever 7 significant digits are plenty (arrival times need float64): 50 bytes a row. Columns that
 # follow from these (compute_s, propagation_s, bytes_up, hour, deadline_s) are derived after the run (World.table).
 COLUMNS: dict[str, type] = {
     "arrival_s": np.float64,
@@ -33,6 +33,8 @@ COLUMNS: dict[str, type] = {
     "site_choice": np.int16,
     # 1 + the site that forwarded the request to the one that served it (edge-side forwarding); 0: none
     "forwarded_by": np.int16,
+    # 1: offloaded, no reply by its timeout, then run on the device (timeouts.retry_local); its target is LOCAL
+    "retried": np.int8,
 }
 # recorded only when devices move (sim.mobility): the cell a request's device was in when it arrived (-1: none),
 # from which World.table() derives `site`, `cell` and `propagation_s`

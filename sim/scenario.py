@@ -16,7 +16,7 @@ from sim.limits import shown
 from sim.scenario_dvfs import Governor
 from sim.scenario_federation import CompressionConfig, Federation, ModelConfig, Models, Pretrain  # noqa: F401
 from sim.scenario_mobility import MobilityConfig
-from sim.scenario_topology import Forwarding, MetroLink, Outage, SiteConfig, Timeouts
+from sim.scenario_topology import CloudConfig, Forwarding, MetroLink, Outage, SiteConfig, Timeouts
 from sim.scenario_types import (Bitrate, DataSpan, Duration, Energy, EventRate, Power, Size,  # noqa: F401
                                 Strict)
 
@@ -185,6 +185,9 @@ class Scenario(Strict):
     cloud: Cloud = Cloud()
     sites: list[SiteConfig] = Field(default_factory=list, exclude_if=lambda v: not v)
     metro: list[MetroLink] = Field(default_factory=list, exclude_if=lambda v: not v)
+    clouds: list[CloudConfig] | None = Field(default=None, exclude_if=lambda v: v is None, description=(
+        "several clouds instead of the one `cloud:` (needs `sites:`): each site's requests for the cloud go to the "
+        "one its WAN links reach soonest (round trip plus a request's and reply's transfer)"))
     forwarding: Forwarding = Field(default=Forwarding(), exclude_if=lambda v: v.kind == "none")
     outages: list[Outage] = Field(default_factory=list, exclude_if=lambda v: not v)
     timeouts: Timeouts = Field(default=Timeouts(), exclude_if=lambda v: v == Timeouts())
@@ -358,4 +361,6 @@ def dump(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json")
     if scenario.sites:  # each site has its own server: the single-site `edge:` would only mislead a reader
         data.pop("edge")
+    if scenario.clouds is not None:  # likewise each cloud its cores and speed, each site its WAN
+        data.pop("cloud")
     return yaml.safe_dump(data, sort_keys=False)

@@ -23,7 +23,8 @@ def _maybe(**kwargs) -> Any:
 class Outage(Strict):
     """A component switched off: scheduled (`at`, `for`) or random (`mtbf`, `mttr`, exponential)."""
 
-    component: str | None = _maybe(description="cloud, server:<site>, wan:<site>, cell:<cell> or metro:<a>-<b>")
+    component: str | None = _maybe(description="cloud, server:<site>, wan:<site>, cell:<cell> or metro:<a>-<b>; "
+                                               "with `clouds:` also cloud:<cloud> and wan:<site>:<cloud>")
     server: str | None = _maybe(description="the older form of component server:<site> (`cloud`: the cloud)")
     at: Duration | None = _maybe(description="scheduled: when it goes down")
     duration: Duration | None = _maybe(alias="for", description="scheduled: how long it stays down")
@@ -63,25 +64,34 @@ class Outage(Strict):
 class Timeouts(Strict):
     """How devices notice outages: a request with no reply by its timeout is given up; a device that timed out
     on a site or the cloud probes it every `probe_every` until a probe is answered (its queue then known again);
-    `refresh` re-measures, every `probe_every`, the estimates that no transfer or reply refreshed meanwhile."""
+    `retry_local` runs a timed-out request on the device instead; `refresh` re-measures, every `probe_every`,
+    the estimates that no transfer or reply refreshed meanwhile."""
 
     deadlines: float = Field(default=4.0, gt=0, le=1000, description="timeout = this many of the request's deadlines")
     probe_every: Duration = 10.0
     refresh: Literal["auto", "always", "never"] = Field(default="auto", exclude_if=lambda v: v == "auto", description=(
         "probe stale estimates (throughput, queues): auto = when the scenario declares outages or a bandwidth "
         "trace (so other scenarios keep their results bit for bit)"))
+    retry_local: bool = Field(default=False, exclude_if=lambda v: not v, description=(
+        "at a request's timeout its device runs it locally instead of giving it up (latency from its arrival: the "
+        "timeout plus the local run); the row is served, target local, `retried` 1"))
 
 
 def components(scenario: Any) -> list[str]:
-    """Every component name a sim.scenario.Scenario can fail, in a fixed order (typed Any: no import cycle)."""
+    """Every component name a sim.scenario.Scenario can fail, in a fixed order (typed Any: no import cycle).
+
+    With `clouds:`, `cloud` is every cloud and `wan:<site>` every WAN link of the site, as without it; each
+    one alone is `cloud:<cloud>` and `wan:<site>:<cloud>`."""
     sites = [s.name for s in scenario.sites] or ["edge"]
     if scenario.sites:
         cells = [c.name for s in scenario.sites for c in s.cells]
     else:
         cells = single_site_cells(scenario)
     metro = [f"{m.between[0]}-{m.between[1]}" for m in scenario.metro]
-    return (["cloud"] + [f"server:{s}" for s in sites] + [f"wan:{s}" for s in sites] + [f"cell:{c}" for c in cells]
-            + [f"metro:{m}" for m in metro])
+    clouds = [c.name for c in scenario.clouds or []]
+    one_wan = [f"wan:{s.name}:{clouds[k]}" for s in scenario.sites for k, _ in s.wan_links(clouds)] if clouds else []
+    return (["cloud"] + [f"cloud:{c}" for c in clouds] + [f"server:{s}" for s in sites] + [f"wan:{s}" for s in sites]
+            + one_wan + [f"cell:{c}" for c in cells] + [f"metro:{m}" for m in metro])
 
 
 def single_site_cells(scenario: Any) -> list[str]:

@@ -1,5 +1,6 @@
-"""The `sites:` and `metro:` sections of a scenario: edge sites with their server and cells, and the metro
-links between them (DESIGN.md, "Sites, cells, paths"). Without them a scenario is one site (`edge:`)."""
+"""The `sites:`, `metro:` and `clouds:` sections of a scenario: edge sites with their server, cells and WAN
+links, the metro links between them, the clouds the WANs reach (DESIGN.md, "Sites, cells, paths"). Without them
+a scenario is one site (`edge:`) and one cloud (`cloud:`)."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -7,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer
 
 from sim import limits, scenario_outages
-from sim.catalogue import EDGE_SERVER, WAN
+from sim.catalogue import CLOUD, EDGE_SERVER, WAN
 from sim.limits import shown
 from sim.scenario_outages import Outage, Timeouts  # noqa: F401  (sim.scenario reads them from here)
 from sim.scenario_types import Bitrate, Duration, Strict
@@ -35,6 +36,18 @@ class WanLink(Strict):  # defaults: the catalogue's WAN
     up: Bitrate = WAN.up_bps
     down: Bitrate = WAN.down_bps
     rtt: Duration = Field(default=WAN.rtt_s, description="site <-> cloud round trip")
+    cloud: str | None = Field(default=None, exclude_if=lambda v: v is None, description=(
+        "with `clouds:`, the cloud this link reaches (default: the first one; each link of a list names its own)"))
+
+
+class CloudConfig(Strict):  # defaults: the catalogue's cloud
+    """One cloud of `clouds:`: a data centre's servers, reached over the sites' WAN links."""
+
+    name: str = Field(min_length=1, max_length=200)
+    cores: int = Field(default=CLOUD.cores, ge=1, le=limits.MAX_CORES)
+    speed: float = Field(default=CLOUD.core_flops_per_s, gt=0, description="FLOP/s per core")
+    position: tuple[Metres, Metres] | None = Field(default=None, exclude_if=lambda v: v is None,
+                                                   description="metres, kept in topology.json (routes do not use it)")
 
 
 class CellConfig(Strict):
@@ -48,8 +61,15 @@ class SiteConfig(Strict):
     name: str = Field(min_length=1, max_length=200)
     position: tuple[Metres, Metres] = (0.0, 0.0)
     server: SiteServer = SiteServer()
-    wan: WanLink = WanLink()
+    wan: WanLink | list[WanLink] = Field(default=WanLink(), description=(
+        "the link to the cloud, or with `clouds:` a list of links, one per cloud the site reaches"))
     cells: list[CellConfig] = Field(min_length=1, max_length=1000)
+
+    def wan_links(self, clouds: list[str]) -> list[tuple[int, WanLink]]:
+        """This site's WAN links, each with the index in `clouds` (names) of the cloud it reaches (a link
+        naming none: the first); the scenario check has made sure the names are known."""
+        links = self.wan if isinstance(self.wan, list) else [self.wan]
+        return [(clouds.index(link.cloud) if link.cloud is not None else 0, link) for link in links]
 
 
 class MetroLink(Strict):
@@ -72,7 +92,8 @@ def check(scenario: Any) -> tuple[str, str] | None:
 
     (Typed Any: the Scenario model holds these sections, and a type import back would be an import cycle.)"""
     sites = scenario.sites
-    problem = scenario_outages.check(scenario)
+    # clouds first: the outages' component names include the WAN links' clouds
+    problem = _check_clouds(scenario) or scenario_outages.check(scenario)
     if problem is not None:
         return problem
     if scenario.forwarding.kind != "none" and len(sites) < 2:
@@ -117,6 +138,39 @@ def check(scenario: Any) -> tuple[str, str] | None:
         return "metro", f"every site must be reachable over the metro; not from {shown(sites[0].name)}: " \
                         f"{', '.join(map(shown, unreached))}"
     return _check_fleet(scenario, site_names, cell_names)
+
+
+def _check_clouds(scenario: Any) -> tuple[str, str] | None:
+    """The first problem of `clouds:` and of the clouds the sites' WAN links name."""
+    clouds = scenario.clouds
+    names = [cloud.name for cloud in clouds or []]
+    if clouds is not None:
+        if not clouds:
+            return "clouds", "an empty list declares no cloud: name at least one, or drop `clouds:` (the one `cloud:`)"
+        if not scenario.sites:
+            return "clouds", "clouds are reached over the sites' WAN links: declare `sites:` first"
+        if scenario.cloud != type(scenario.cloud)():  # a resolved scenario.yaml has the default `cloud:`
+            return "cloud", "with `clouds:` each cloud has its own cores and speed, each site its `wan:`; drop `cloud:`"
+        for c, name in enumerate(names):
+            if name in names[:c]:
+                return f"clouds[{c}].name", f"{shown(name)} names two clouds"
+    for s, site in enumerate(scenario.sites):
+        links = site.wan if isinstance(site.wan, list) else [site.wan]
+        for w, link in enumerate(links):
+            where = f"sites[{s}].wan" + (f"[{w}]" if isinstance(site.wan, list) else "")
+            if clouds is None and (link.cloud is not None or isinstance(site.wan, list)):
+                return where, "names a cloud, or lists WAN links, but the scenario declares no `clouds:`"
+            if clouds is None:
+                continue
+            if link.cloud is None and isinstance(site.wan, list):
+                return f"{where}.cloud", f"each link of a list names the cloud it reaches; allowed: {', '.join(names)}"
+            if link.cloud is not None and link.cloud not in names:
+                return f"{where}.cloud", f"unknown cloud {shown(link.cloud)}; allowed: {', '.join(names)}"
+            if link.cloud in [other.cloud for other in links[:w]]:
+                return f"{where}.cloud", f"{shown(link.cloud)} is reached twice from site {shown(site.name)}"
+        if not links:
+            return f"sites[{s}].wan", "an empty list reaches no cloud: give one link per cloud the site reaches"
+    return None
 
 
 def _check_fleet(scenario: Any, site_names: dict, cell_names: dict) -> tuple[str, str] | None:

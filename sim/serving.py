@@ -140,21 +140,7 @@ class Serving:
         else:
             row, target, now = decided
         if target == LOCAL:  # the target column starts at LOCAL (0): nothing to write
-            compute = self._local_compute[dev]
-            start = self._cpu[dev].admit(now, compute)
-            joules = energy.compute(dev, compute, now)
-            latency = start + compute - now
-            rec.queue_s[row] = start - now
-            rec.latency_s[row] = latency
-            rec.energy_compute_j[row] = joules
-            personal = self._personal_version[dev]
-            if personal >= 0:
-                rec.model[row] = PERSONAL_MODEL
-                rec.model_version[row] = personal
-            else:
-                version = self._device_version[dev]
-                if version:  # the column starts at 0
-                    rec.model_version[row] = version
+            latency, joules = self._compute_locally(row, dev, now, now)
             if self._observe_outcome is not None:
                 self._observe_outcome(LOCAL, latency, joules, latency <= self._deadline[dev], row)
             return
@@ -173,6 +159,27 @@ class Serving:
             self.calendar.at(now + delay, self._start_upload, request)
         else:
             self._up_link[dev].send(self._up_bytes, self._uploaded, request)
+
+    def _compute_locally(self, row: int, dev: int, now: float, arrival: float) -> tuple[float, float]:
+        """Run request `row` on device `dev`'s CPU from `now` (it arrived at `arrival`): its columns, and its
+        (latency, compute joules). The model columns start at the edge model, version 0."""
+        compute = self._local_compute[dev]
+        start = self._cpu[dev].admit(now, compute)
+        joules = self.energy.compute(dev, compute, now)
+        latency = start + compute - arrival
+        rec = self.recorder
+        rec.queue_s[row] = start - now
+        rec.latency_s[row] = latency
+        rec.energy_compute_j[row] = joules
+        personal = self._personal_version[dev]
+        if personal >= 0:
+            rec.model[row] = PERSONAL_MODEL
+            rec.model_version[row] = personal
+        else:
+            version = self._device_version[dev]
+            if version:  # the column starts at 0
+                rec.model_version[row] = version
+        return latency, joules
 
     def dispatch(self, row: int, dev: int, target: int, now: float) -> None:
         """Serve request `row` of device `dev` on the decided target: compute it locally or start offloading it.
@@ -282,8 +289,9 @@ class Serving:
         self._serve(request, now)
 
     def _at_server_unless_down(self, request: list, now: float) -> None:
-        """A world with outages: a server that is down accepts nothing (site -1: the cloud)."""
-        if not self._down[request[ROUTE][SITE]]:
+        """A world with outages: a server that is down accepts nothing (a negative site: a cloud), nor one whose
+        device has given up on it and run it itself (timeouts.retry_local)."""
+        if not self._down[request[ROUTE][SITE]] and not self.recorder.retried[request[ROW]]:
             self._serve_at(request, now)
 
     def _leave_unless_down(self, request: list) -> None:
@@ -320,15 +328,33 @@ class Serving:
         up_hops[0].send(self._up_bytes, self._hop_up_done if len(up_hops) > 1 else self._last_up_done, request)
 
     def _on_timeout(self, request: list) -> None:
-        """No reply by the request's timeout: it is given up, and its device learns the site is not answering."""
-        rec, row = self.recorder, request[ROW]
+        """No reply by the request's timeout: it is given up (or, with `timeouts.retry_local`, run on the device
+        from now on), and its device learns the site is not answering."""
+        rec, row, dev = self.recorder, request[ROW], request[DEV]
         if rec.latency_s[row] == rec.latency_s[row] or rec.dropped[row] != SERVED:  # answered (not NaN), or lost
             return
-        rec.dropped[row] = TIMEOUT
-        self._outages.gave_up(request)
+        outages, now = self._outages, self.env._now
+        retry = outages.retry_local and (self._battery[dev] is None or self.energy.alive(dev, now))
+        if not retry:
+            rec.dropped[row] = TIMEOUT
+        outages.gave_up(request)
         if self._observe_outcome is not None:  # a learning policy learns that this choice cost a timeout
-            dev = request[DEV]
-            self._observe_outcome(request[TARGET], self._outages.timeout_s[dev], request[RADIO], False, row)
+            self._observe_outcome(request[TARGET], outages.timeout_s[dev], request[RADIO], False, row)
+        if retry:
+            outages.retried += 1
+            self._retry_locally(row, dev, request[ARRIVAL], now)
+
+    def _retry_locally(self, row: int, dev: int, arrival: float, now: float) -> None:
+        """The row becomes a local request started at its timeout, marked `retried`; what the offload attempt
+        wrote (a server's queue and model, a forwarding) gives way to it, its radio joules stay (they were spent).
+        The device cancels the offloaded copy: a server it reaches from now on drops it (gRPC-style deadline
+        propagation), and a reply already on its way books only its radio work."""
+        rec = self.recorder
+        rec.target[row] = LOCAL
+        rec.retried[row] = 1
+        rec.model[row] = EDGE_MODEL
+        rec.model_version[row] = rec.site_choice[row] = rec.forwarded_by[row] = 0
+        self._compute_locally(row, dev, now, arrival)
 
     def cloud_wait_seen(self, dev: int, wait_s: float) -> None:
         """What device `dev` now believes of the cloud's queue (sim.outages: a timeout, or a probe's answer)."""
@@ -336,7 +362,8 @@ class Serving:
             self._observations[dev].cloud_wait_s = wait_s
 
     def _on_delivered_unless_given_up(self, request: list) -> None:
-        if self.recorder.dropped[request[ROW]] == TIMEOUT:  # too late: only the radio's work is booked
+        rec, row = self.recorder, request[ROW]
+        if rec.dropped[row] == TIMEOUT or rec.retried[row]:  # too late: only the radio's work is booked
             self._access_hop_done(request, self.env._now, self._down_bytes, False, self._down_bps)
             return
         self._on_delivered(request)

@@ -2,7 +2,8 @@
 
 A site is an edge location with a server; a cell is an access network of one link kind at a site, its
 uplink and downlink shared by the devices attached to it; metro links join sites; every site reaches the
-cloud over its own WAN link. A request's route is a tuple (server, compute s, uplink hops, downlink hops,
+cloud over its own WAN link, or with `clouds:` each cloud it has a WAN link to; its requests for the cloud go to
+the one reached soonest (nearest_wan). A request's route is a tuple (server, compute s, uplink hops, downlink hops,
 round trip s, site) computed once per (cell, target) and kept per device, so the request path reads one
 list entry. A scenario without `sites:` is one site holding one cell per fleet entry and one WAN: the
 topology edgefed had before sites existed, link names and order included.
@@ -29,6 +30,21 @@ CLOUD_SITE = -1  # the `site` of a request served locally or in the cloud
 NO_CELL = -1  # the `cell` of a device out of coverage (sim.mobility)
 
 
+def cloud_site(cloud: int) -> int:
+    """The `site` of cloud `cloud`'s route: -1, -2, ... (negative: not an edge site), so Outages.down[-1 - k]
+    is cloud k's server after the edge sites' (the one cloud of a scenario without `clouds:`: CLOUD_SITE)."""
+    return CLOUD_SITE - cloud
+
+
+@dataclass
+class Cloud:
+    index: int
+    name: str
+    position: tuple[float, float] | None
+    server: Server
+    compute_s: float  # one inference of the served model on one core
+
+
 @dataclass
 class Site:
     index: int
@@ -37,9 +53,11 @@ class Site:
     server: Server  # a FifoServer today
     compute_s: float  # one inference of the served model on one core
     power: ServerProfile  # idle and full-load power (LEAF's linear model)
-    wan_up: FailingLink
+    wan_up: FailingLink  # the WAN link to `cloud`, the one its requests for the cloud take
     wan_down: FailingLink
     wan_rtt_s: float
+    cloud: int = 0
+    wans: list[tuple[int, FailingLink, FailingLink, float]] = field(default_factory=list)  # (cloud, up, down, rtt)
 
 
 @dataclass
@@ -64,15 +82,16 @@ class Metro:
 class Topology:
     """The network of one world: sites, cells, metro and WAN links, the cloud, and each device's routes."""
 
-    def __init__(self, scenario: Scenario, calendar: Calendar, fleet: Fleet, server_flops: float):
-        cloud = scenario.cloud
-        self.cloud_server = FifoServer(cloud.cores)
-        self.cloud_compute_s = server_flops / cloud.speed
+    def __init__(self, scenario: Scenario, calendar: Calendar, fleet: Fleet, server_flops: float,
+                 request_bits: tuple[float, float] = (0.0, 0.0)):
+        # request_bits: a request's and its reply's bits, for choosing each site's cloud (nearest_wan)
+        self.clouds = self._build_clouds(scenario, server_flops)
+        self.cloud_server, self.cloud_compute_s = self.clouds[0].server, self.clouds[0].compute_s  # the first one
         self.sites: list[Site] = []
         self.cells: list[Cell] = []
         self.metro = Metro()
         if scenario.sites:
-            self._build_sites(scenario, calendar, server_flops)
+            self._build_sites(scenario, calendar, server_flops, request_bits)
         else:
             self._build_single_site(scenario, calendar, server_flops)
         n_sites = len(self.sites)
@@ -108,13 +127,22 @@ class Topology:
         return out
 
     # --- building -------------------------------------------------------------------------------
+    @staticmethod
+    def _build_clouds(scenario: Scenario, server_flops: float) -> list[Cloud]:
+        """The clouds of `clouds:`, or the one of `cloud:`."""
+        if scenario.clouds is None:
+            cloud = scenario.cloud
+            return [Cloud(0, "cloud", None, FifoServer(cloud.cores), server_flops / cloud.speed)]
+        return [Cloud(k, spec.name, tuple(spec.position) if spec.position is not None else None,
+                      FifoServer(spec.cores), server_flops / spec.speed) for k, spec in enumerate(scenario.clouds)]
+
     def _build_single_site(self, scenario: Scenario, calendar: Calendar, server_flops: float) -> None:
         """Today's world: one edge server, a cell per fleet entry (named profile/link), one shared WAN."""
         cloud, edge = scenario.cloud, scenario.edge
         wan_up = SharedLink(calendar, cloud.wan_up, "wan/up")
         wan_down = SharedLink(calendar, cloud.wan_down, "wan/down")
         self.sites.append(Site(0, "edge", (0.0, 0.0), FifoServer(edge.cores), server_flops / edge.speed, EDGE_SERVER,
-                               wan_up, wan_down, cloud.wan_rtt))
+                               wan_up, wan_down, cloud.wan_rtt, 0, [(0, wan_up, wan_down, cloud.wan_rtt)]))
         self.metro.out.append({})
         for g, group in enumerate(scenario.fleet):
             link = scenario.link_profile(group.link)
@@ -124,13 +152,19 @@ class Topology:
             self.cells.append(Cell(g, name, 0, link, SharedLink(calendar, link.up_bps, f"{name}/up"),
                                    SharedLink(calendar, link.down_bps, f"{name}/down"), (0.0, 0.0), float("inf")))
 
-    def _build_sites(self, scenario: Scenario, calendar: Calendar, server_flops: float) -> None:
+    def _build_sites(self, scenario: Scenario, calendar: Calendar, server_flops: float,
+                     request_bits: tuple[float, float]) -> None:
+        names = [cloud.name for cloud in self.clouds]
         for s, spec in enumerate(scenario.sites):
-            wan = spec.wan
+            links, wans = spec.wan_links(names), []
+            for k, wan in links:  # links named as before when there is one cloud
+                label = f"{spec.name}/wan" if scenario.clouds is None else f"{spec.name}/wan/{names[k]}"
+                wans.append((k, SharedLink(calendar, wan.up, f"{label}/up"),
+                             SharedLink(calendar, wan.down, f"{label}/down"), wan.rtt))
+            nearest = nearest_wan([(k, wan.up, wan.down, wan.rtt) for k, wan in links], request_bits)
+            cloud, up, down, rtt = wans[nearest]
             self.sites.append(Site(s, spec.name, tuple(spec.position), FifoServer(spec.server.cores),
-                                   server_flops / spec.server.speed, EDGE_SERVER,
-                                   SharedLink(calendar, wan.up, f"{spec.name}/wan/up"),
-                                   SharedLink(calendar, wan.down, f"{spec.name}/wan/down"), wan.rtt))
+                                   server_flops / spec.server.speed, EDGE_SERVER, up, down, rtt, cloud, wans))
             self.metro.out.append({})
             for cell in spec.cells:
                 link = scenario.link_profile(cell.link)
@@ -186,8 +220,9 @@ class Topology:
         home = self.cells[cell].site
         site_routes = [self._site_route(home, s, access_rtt_s) for s in range(len(self.sites))]
         home_site = self.sites[home]
-        cloud = (self.cloud_server, self.cloud_compute_s, (home_site.wan_up,), (home_site.wan_down,),
-                 access_rtt_s + home_site.wan_rtt_s, CLOUD_SITE)
+        to = self.clouds[home_site.cloud]
+        cloud = (to.server, to.compute_s, (home_site.wan_up,), (home_site.wan_down,),
+                 access_rtt_s + home_site.wan_rtt_s, cloud_site(home_site.cloud))
         return [None, site_routes[home], cloud, *site_routes]
 
     def attach(self, dev: int, cell: int) -> None:
@@ -248,6 +283,15 @@ class Topology:
     def links(self) -> list[FailingLink]:
         """Every shared link, in a fixed order (links.csv): cells, then WANs, then metro hops."""
         cells = [link for cell in self.cells for link in (cell.up, cell.down)]
-        wans = [link for site in self.sites for link in (site.wan_up, site.wan_down)]
+        wans = [link for site in self.sites for _, up, down, _ in site.wans for link in (up, down)]
         metro = [link for out in self.metro.out for _, (link, _) in sorted(out.items())]
         return cells + wans + metro
+
+
+def nearest_wan(links: list[tuple[int, float, float, float]], request_bits: tuple[float, float]) -> int:
+    """Which of a site's WAN links (cloud, up bit/s, down bit/s, rtt s) its requests for the cloud take: the one
+    a request and its reply cross soonest on idle links, rtt + up bits / up + down bits / down; a tie goes to the
+    cloud listed first. A fixed rule, once per site: queues, load and outages do not move it."""
+    up_bits, down_bits = request_bits
+    return min(range(len(links)), key=lambda i: (links[i][3] + up_bits / links[i][1] + down_bits / links[i][2],
+                                                 links[i][0]))

@@ -16,7 +16,7 @@ from sim.fleet import Device, Fleet  # noqa: F401  (Device: sim.world.Device, as
 from sim.mobility import InterruptibleRadio, Mobility
 from sim.outages import Outages
 from sim.network import SharedLink
-from sim.policies import EDGE, LOCAL, Policy, make_policy
+from sim.policies import CLOUD, EDGE, LOCAL, Policy, make_policy
 from sim.spill import open_spill
 from sim.recorder import COLUMNS, MOBILITY_COLUMNS, Recorder
 from sim.serving import Serving
@@ -28,10 +28,12 @@ REQUEST_OVERHEAD_BYTES = 200.0
 # the columns of World.table() and requests.parquet, in this order
 REQUEST_COLUMNS = ("arrival_s", "device", "target", "model", "model_version", "latency_s", "queue_s", "transfer_s",
                    "compute_s", "propagation_s", "energy_compute_j", "energy_radio_j", "bytes_up", "dropped",
-                   "forecast_error", "baseline_error", "hour", "deadline_s", "site", "cell", "forwarded")
+                   "forecast_error", "baseline_error", "hour", "deadline_s", "site", "cell", "forwarded", "retried",
+                   "cloud")
 # those World.table() derives from device, target, site and arrival time after the run, DERIVE_ROWS rows at a time
 DERIVED_COLUMNS = {"compute_s": np.float32, "propagation_s": np.float32, "bytes_up": np.float32, "hour": np.int32,
-                   "deadline_s": np.float32, "site": np.int16, "cell": np.int16, "forwarded": np.int16}
+                   "deadline_s": np.float32, "site": np.int16, "cell": np.int16, "forwarded": np.int16,
+                   "cloud": np.int16}
 DERIVE_ROWS = 1 << 20
 
 
@@ -58,7 +60,8 @@ class World:
         self.energy = radio([d.profile for d in self.devices], [d.link for d in self.devices], fleet.battery_j,
                             fleet.harvest, fleet.revive_soc, fleet.cpu_scale)
         self.dvfs = dvfs.setup(self)  # accelerators' power; governed devices' first steps (None: no governor)
-        self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference)
+        self.topology = Topology(scenario, calendar, fleet, server_cost.flops_per_inference,
+                                 (self.up_bytes * 8.0, self.down_bytes * 8.0))
         # moving devices are placed in their first cell now, before anything reads their routes
         self.mobility = Mobility(self, stream(seed, "mobility")) if mobile else None
         self.outages = Outages(self, stream) if scenario.outages else None  # before Serving, which reads it
@@ -188,6 +191,9 @@ class World:
                           for a in range(len(topology.sites))])
         access_rtt = np.asarray(fleet.access_rtt_s)
         wan_rtt = np.array([site.wan_rtt_s for site in topology.sites])
+        # the cloud each site's cloud requests go to (fixed per site); the -1 entry: a row out of coverage
+        site_cloud = np.array([site.cloud for site in topology.sites] + [-1])
+        cloud_compute = np.array([cloud.compute_s for cloud in topology.clouds])
         local = np.asarray(fleet.local_compute_s)
         deadline = np.asarray(fleet.deadline_s, np.float32)
         derived = {name: np.empty(len(device), dtype) for name, dtype in DERIVED_COLUMNS.items()}
@@ -201,9 +207,10 @@ class World:
             # an edge request names its site when it was not its device's own: chosen by the policy or forwarded (1 + site), else its device's own
             site = np.where(at_edge, np.where(chosen > 0, chosen - 1, home_of_row), CLOUD_SITE)
             served_site = np.maximum(site, 0)
+            cloud = np.where(tgt == CLOUD, site_cloud[home_of_row], -1)
             local_s = local[dev] if self.dvfs is None else self.dvfs.local_compute_s(dev, arrival[rows], local)
             compute = np.where(tgt == LOCAL, local_s, np.where(at_edge, site_compute[served_site],
-                                                                   topology.cloud_compute_s))
+                                                                   cloud_compute[np.maximum(cloud, 0)]))
             derived["compute_s"][rows] = np.where(tgt >= LOCAL, compute, 0.0)
             # a forwarded request went to the forwarding site first, then on from there
             via = np.where(forwarder >= 0, forwarder, served_site)
@@ -218,6 +225,7 @@ class World:
             derived["site"][rows] = site
             derived["cell"][rows] = cell
             derived["forwarded"][rows] = forwarder
+            derived["cloud"][rows] = cloud
         return {name: derived[name] if name in derived else recorded[name] for name in REQUEST_COLUMNS}
 
     def links(self) -> list[SharedLink]:

@@ -61,6 +61,12 @@ def document(world: World) -> dict:
            "cells": _cells(world), "metro": metro, "cloud": {"cores": topology.cloud_server.cores,
                                                              "busy_s": topology.cloud_server.busy_s},
            "forwarding": scenario.forwarding.kind, "moving": moving}
+    if scenario.clouds is not None:  # which cloud each site's cloud requests go to (sim.topology.nearest_wan)
+        doc["clouds"] = [{"name": c.name, "x_m": c.position[0] if c.position else None,
+                          "y_m": c.position[1] if c.position else None, "cores": c.server.cores,
+                          "busy_s": c.server.busy_s} for c in topology.clouds]
+        for entry, site in zip(sites, topology.sites):
+            entry["cloud"] = topology.clouds[site.cloud].name
     if mobility is not None:
         doc |= {"tracked_devices": len({row[1] for row in mobility.track}), "track_points": len(mobility.track),
                 "out_of_coverage_at_start": mobility.out_at_start, "handover_events": len(mobility.events),

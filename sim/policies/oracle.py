@@ -35,12 +35,13 @@ class Oracle(BasePolicy):
         site = topology.sites[topology.home_site[dev]]
         edge = up + site.server.wait_s(now + up) + obs.compute_s[EDGE] + obs.access_rtt_s + down
         wan = self._transfer_s(site.wan_up, obs.up_bytes)
-        cloud = (up + wan + topology.cloud_server.wait_s(now + up + wan) + obs.compute_s[CLOUD] + obs.access_rtt_s
+        to_cloud = topology.routes[dev][CLOUD]  # the cloud its site's WAN leads to
+        cloud = (up + wan + to_cloud[0].wait_s(now + up + wan) + obs.compute_s[CLOUD] + obs.access_rtt_s
                  + obs.wan_rtt_s + self._transfer_s(site.wan_down, obs.down_bytes) + down)
         down = world.outages.down if world.outages is not None else None
         if down is not None:  # a dead server never answers
             edge = math.inf if down[site.index] else edge
-            cloud = math.inf if down[-1] else cloud
+            cloud = math.inf if down[to_cloud[5]] else cloud  # route positions: server 0, site 5 (sim.topology)
         if local <= edge and local <= cloud:
             return LOCAL
         return EDGE if edge <= cloud else CLOUD

@@ -281,7 +281,7 @@ def test_the_row_sizes_follow_the_recorder_and_the_derived_columns():
     from sim.recorder import COLUMNS
     from sim.world import DERIVED_COLUMNS
 
-    assert limits.RECORDED_ROW_BYTES == sum(np.dtype(t).itemsize for t in COLUMNS.values()) == 49
+    assert limits.RECORDED_ROW_BYTES == sum(np.dtype(t).itemsize for t in COLUMNS.values()) == 50
     assert limits.DERIVED_ROW_BYTES == sum(np.dtype(t).itemsize for t in DERIVED_COLUMNS.values())
 
 

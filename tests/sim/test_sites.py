@@ -107,6 +107,26 @@ def test_local_and_cloud_requests_have_no_site():
     (lambda d: d.update(policy={"name": "edge", "params": {"site": 2}}), "policy.params.site",
      "no site 2; allowed: -1 (the device's own), 0 (s0), 1 (s1)"),
     (lambda d: d["sites"][0].update(position=[float("nan"), 0.0]), "sites[0].position[0]", "finite distance"),
+    # several clouds (`clouds:`)
+    (lambda d: d.update(clouds=[]), "clouds", "an empty list declares no cloud"),
+    (lambda d: d.update(clouds=[{"name": "a"}, {"name": "a"}]), "clouds[1].name", "'a' names two clouds"),
+    (lambda d: d.update(clouds=[{"name": "a"}], cloud={"cores": 8}), "cloud", "drop `cloud:`"),
+    (lambda d: (d.update(clouds=[{"name": "a"}]), d["sites"][0].update(wan={"cloud": "b"})), "sites[0].wan.cloud",
+     "unknown cloud 'b'; allowed: a"),
+    (lambda d: (d.update(clouds=[{"name": "a"}, {"name": "b"}]),
+                d["sites"][1].update(wan=[{"cloud": "a"}, {"cloud": "c"}])), "sites[1].wan[1].cloud",
+     "unknown cloud 'c'; allowed: a, b"),
+    (lambda d: (d.update(clouds=[{"name": "a"}]), d["sites"][0].update(wan=[{"cloud": "a"}, {"cloud": "a"}])),
+     "sites[0].wan[1].cloud", "'a' is reached twice from site 's0'"),
+    (lambda d: (d.update(clouds=[{"name": "a"}]), d["sites"][0].update(wan=[{"rtt": "5ms"}])),
+     "sites[0].wan[0].cloud", "each link of a list names the cloud it reaches; allowed: a"),
+    (lambda d: (d.update(clouds=[{"name": "a"}]), d["sites"][0].update(wan=[])), "sites[0].wan",
+     "an empty list reaches no cloud"),
+    (lambda d: d["sites"][0].update(wan={"cloud": "a"}), "sites[0].wan",
+     "names a cloud, or lists WAN links, but the scenario declares no `clouds:`"),
+    (lambda d: d.update(clouds=[{"name": "a"}], outages=[{"component": "cloud:b", "at": "1s", "for": "1s"}]),
+     "outages[0].component", "unknown component 'cloud:b'; allowed: cloud, cloud:a, server:s0, server:s1, wan:s0, "
+                             "wan:s1, wan:s0:a, wan:s1:a, cell:s0-wifi"),
 ])
 def test_a_broken_topology_is_one_line_naming_the_field(change, field, message):
     data = _line(2)
@@ -115,6 +135,23 @@ def test_a_broken_topology_is_one_line_naming_the_field(change, field, message):
         scenarios.parse(data, "t.yaml")
     text = str(error.value)
     assert text.startswith(f"t.yaml: {field}: ") and message in text and "\n" not in text
+
+
+def test_clouds_without_sites_are_an_error():
+    data = {k: v for k, v in _line(1).items() if k not in ("sites", "metro")} | {"fleet": [DEVICE],
+                                                                                 "clouds": [{"name": "a"}]}
+    with pytest.raises(scenarios.ScenarioError, match=r"^t.yaml: clouds: clouds are reached over the sites' WAN "
+                                                      r"links: declare `sites:` first$"):
+        scenarios.parse(data, "t.yaml")
+
+
+def test_a_resolved_scenario_with_clouds_reloads_equal():
+    data = _line(2, clouds=[{"name": "a", "position": [0.0, 5e4]}, {"name": "b", "cores": 8}])
+    data["sites"][0]["wan"] = [{"cloud": "b", "rtt": "5ms"}, {"cloud": "a"}]
+    scenario = scenarios.parse(data, "t.yaml")
+    resolved = yaml.safe_load(scenarios.dump(scenario))
+    assert "cloud" not in resolved and "cloud" not in resolved["sites"][1]["wan"]
+    assert scenarios.parse(resolved, "again") == scenario
 
 
 def test_sites_without_sites_are_an_error():
