@@ -106,6 +106,7 @@ def test_edge_lstm_beats_persistence_by_25_percent_and_int8_stays_within_5_perce
     assert model_cost(EDGE).bytes_fp32 >= 3.5 * model_cost(EDGE).bytes_int8
 
 
+@pytest.mark.slow  # 5 s
 def test_distilled_student_beats_persistence_and_follows_its_teacher(small):
     train, test = small["train"], small["test"]
     X, x_test = reference_inputs(train), reference_inputs(test)

@@ -1,6 +1,7 @@
 """`edgefed plot`: one directory redraws its figures, several are compared, anything else is a one-line error."""
 from __future__ import annotations
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -10,6 +11,7 @@ app = typer.Typer()
 app.command()(plot_command)
 
 
+@pytest.mark.slow  # 5 s: renders every figure of a run
 def test_one_dir_renders_its_figures(run_dir):
     result = CliRunner().invoke(app, [str(run_dir)])
     assert result.exit_code == 0, result.output

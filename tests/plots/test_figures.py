@@ -34,6 +34,7 @@ def close_figures():
     plt.close("all")
 
 
+@pytest.mark.slow  # 5 s: renders every figure of a run
 def test_render_run_draws_every_figure(run_dir):
     pngs = render_run(run_dir)
     assert sorted(p.stem for p in pngs) == sorted(run_figures())

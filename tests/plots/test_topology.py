@@ -76,6 +76,7 @@ def _not_blank(png) -> None:
     assert mpimg.imread(png).std() > 0.05, png
 
 
+@pytest.mark.slow  # the city fixture and its figures: 5 s
 def test_every_topology_figure_renders_a_png(city):
     run_dir, _ = city
     pngs = render_run(run_dir)
@@ -194,6 +195,7 @@ def test_a_run_without_sites_mobility_or_outages_writes_no_topology_files(tmp_pa
     assert all(draw(tmp_path / "plain") is None for draw in topology_figures().values())
 
 
+@pytest.mark.slow  # the city fixture and its figures: 5 s
 def test_the_comparison_report_carries_the_topology_figures(city, tmp_path):
     run_dir, _ = city
     other = tmp_path / "runs" / "small-city-b"

@@ -25,6 +25,7 @@ def _run(scenario: scenarios.Scenario, capacity: int) -> dict[str, np.ndarray]:
     return world.table()
 
 
+@pytest.mark.slow  # 7 s
 @pytest.mark.parametrize("seed", [1])
 def test_growing_from_a_tiny_capacity_over_many_chunks_loses_no_row(seed):
     scenario = _bursty_scenario(seed)

@@ -78,6 +78,7 @@ def test_solar_harvest_closed_form():
     assert panel.energy_j(3 * 86400 + 5, 4 * 86400 + 5) == pytest.approx(day)
 
 
+@pytest.mark.slow  # 8 s
 def test_sampler_reports_link_utilisation_that_matches_the_load():
     sc = _scenario(policy={"name": "edge"}, fleet=[{"profile": "smartphone", "count": 20, "link": "lte",
                                                     "workload": {"kind": "poisson", "rate": "5/s", "deadline": "1s"}}])

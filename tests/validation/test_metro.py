@@ -40,7 +40,8 @@ def test_an_idle_multi_hop_path_costs_exactly_the_sum_of_its_hops():
     np.testing.assert_allclose(t["propagation_s"], access.rtt_s + hops * 0.003, rtol=1e-6)
 
 
-@pytest.mark.parametrize("rho", [0.5, pytest.param(0.8, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 10 s a load: the full suite runs both
+@pytest.mark.parametrize("rho", [0.5, 0.8])
 def test_a_loaded_metro_link_is_processor_sharing(rho):
     """Poisson requests from 200 devices cross one metro hop to the next site; the access links are so fast
     that the metro hop is the only shared resource that matters. Each direction is its own M/G/1-PS link."""
