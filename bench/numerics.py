@@ -3,9 +3,10 @@
 Four ways to score the same requests of one device with the same fp32 edge model, one torch thread:
 ``forecast_errors`` (the simulator's path: windows built from the series, grouped by (version,
 int8), one model and one forward pass per group); a raw torch forward pass on the prebuilt X in one
-batch (``ratio``) and in the 8192-row chunks that ``predict`` uses (``ratio_vs_chunked``, the same
-work; which raw figure is faster varies between runs here); and one forward pass per request (what
-batching avoids). Each figure is the best of ``--repeats`` timings. The last line is one JSON object.
+batch (``ratio``) and in the chunks that ``predict`` uses (``PREDICT_BATCH`` rows, ``ratio_vs_chunked``,
+the same work); the same in 8192-row chunks (what ``predict`` used before: ``chunk_speedup`` is its time
+over PREDICT_BATCH's); and one forward pass per request (what batching avoids). Each figure is the best of
+``--repeats`` timings. The last line is one JSON object.
 
 Usage: python bench/numerics.py [--requests N] [--hidden H] [--one-at-a-time N]
 """
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from clients.data import DeviceSeries
-from clients.forecast import forecast_errors
+from clients.forecast import PREDICT_BATCH, forecast_errors
 from clients.model import ModelSpec, build_model, get_arrays
 
 
@@ -59,10 +60,10 @@ def main() -> None:
         with torch.inference_mode():
             model(x).numpy()
 
-    def raw_chunked():  # the same 8192-row chunks as clients.forecast.predict
+    def raw_chunked(rows: int = PREDICT_BATCH):  # the same chunks as clients.forecast.predict
         with torch.inference_mode():
-            for lo in range(0, n, 8192):
-                model(x[lo:lo + 8192]).numpy()
+            for lo in range(0, n, rows):
+                model(x[lo:lo + rows]).numpy()
 
     def one_by_one():
         with torch.inference_mode():
@@ -72,6 +73,7 @@ def main() -> None:
     batched(), raw()  # warm-up (allocator, kernels)
     t_batched, t_raw = _best(batched, args.repeats), _best(raw, args.repeats)
     t_chunked = _best(raw_chunked, args.repeats)
+    t_8192 = _best(lambda: raw_chunked(8192), args.repeats)
     t_one = _best(one_by_one, max(1, args.repeats // 2))
     # forecast_errors scores all requests (invalid windows are NaN, not computed); count the valid ones
     batched_per_s, raw_per_s, chunked_per_s = n / t_batched, n / t_raw, n / t_chunked
@@ -79,12 +81,14 @@ def main() -> None:
     print(f"{n} valid requests of {len(hours)}, LSTM h={spec.hidden}, window {spec.window}, 1 torch thread")
     print(f"forecast_errors (batched, simulator path): {batched_per_s:12.0f} forecasts/s")
     print(f"raw torch batched forward:                 {raw_per_s:12.0f} forecasts/s")
-    print(f"raw torch, 8192-row chunks as predict():   {chunked_per_s:12.0f} forecasts/s")
+    print(f"raw torch, {PREDICT_BATCH}-row chunks as predict():   {chunked_per_s:12.0f} forecasts/s")
+    print(f"raw torch, 8192-row chunks:                {n / t_8192:12.0f} forecasts/s")
     print(f"one request at a time:                     {one_per_s:12.0f} forecasts/s")
     print(json.dumps({"requests": n, "hidden": spec.hidden, "batched_per_s": round(batched_per_s),
                       "raw_torch_per_s": round(raw_per_s), "ratio": round(batched_per_s / raw_per_s, 3),
                       "raw_torch_chunked_per_s": round(chunked_per_s),
                       "ratio_vs_chunked": round(batched_per_s / chunked_per_s, 3),
+                      "chunk_rows": PREDICT_BATCH, "chunk_speedup": round(t_8192 / t_chunked, 3),
                       "one_at_a_time_per_s": round(one_per_s),
                       "speedup_vs_one_at_a_time": round(batched_per_s / one_per_s, 1)}))
 

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Collection, Protocol
 
 import numpy as np
-from flwr.app import ArrayRecord, Message
+from flwr.app import ArrayRecord, Message, RecordDict
 
 from clients.pruning import compress_for_deployment
 from clients.compression import decode
@@ -70,9 +70,11 @@ def _loss(metrics) -> float:
 def _decoded(reply: Message, base: list[np.ndarray], codec: str) -> Message:
     """A copy of the reply with its compressed update replaced by full weights, ready for a Flower strategy."""
     payload = reply.content["arrays"].to_numpy_ndarrays()
-    full = copy.deepcopy(reply)  # the reply as received stays untouched (audits read it)
-    full.content["arrays"] = ArrayRecord(decode(payload, base, codec))
-    return full
+    # the reply as received stays untouched (audits read it); copying all but its arrays, which are replaced
+    # anyway, costs a fraction of a deep copy of the whole message
+    content = RecordDict({key: ArrayRecord(decode(payload, base, codec)) if key == "arrays" else copy.deepcopy(record)
+                          for key, record in reply.content.items()})
+    return Message(content=content, metadata=copy.deepcopy(reply.metadata))
 
 
 def aggregate(strategy, server_round: int, replies: list[Message]):
