@@ -27,20 +27,29 @@ class Bursty:
         self.switch_at = rng.exponential(np.where(self.in_burst, mean_burst, mean_calm))
 
     def draw(self, rng: np.random.Generator, start: float, end: float) -> tuple[list, list]:
-        times, devs = [], []
+        """Each device's arrivals in [start, end): (times arrays, [their devices]). The state is read into Python
+        lists for the loop (a numpy scalar costs several list reads); the draws and their order are the same."""
+        switch_at, in_burst = self.switch_at.tolist(), self.in_burst.tolist()
+        burst_rate, calm_rate = self.burst_rate.tolist(), self.calm_rate.tolist()
+        mean_burst, mean_calm = self.mean_burst.tolist(), self.mean_calm.tolist()
+        poisson, uniform, exponential = rng.poisson, rng.uniform, rng.exponential
+        times, owners, counts = [], [], []
         for i, dev in enumerate(self.devices.tolist()):
             t = start
             while t < end:
-                stop = min(self.switch_at[i], end)
-                rate = self.burst_rate[i] if self.in_burst[i] else self.calm_rate[i]
-                count = rng.poisson(rate * (stop - t))
-                times.append(rng.uniform(t, stop, count))
-                devs.append(np.full(count, dev))
-                if stop == self.switch_at[i]:
-                    self.in_burst[i] = not self.in_burst[i]
-                    self.switch_at[i] += rng.exponential(self.mean_burst[i] if self.in_burst[i] else self.mean_calm[i])
+                switch = switch_at[i]
+                stop = min(switch, end)
+                count = poisson((burst_rate[i] if in_burst[i] else calm_rate[i]) * (stop - t))
+                if count:  # (no times to draw: the stream is where it would be after an empty draw)
+                    times.append(uniform(t, stop, count))
+                    owners.append(dev)
+                    counts.append(count)
+                if stop == switch:
+                    in_burst[i] = not in_burst[i]
+                    switch_at[i] = switch + exponential(mean_burst[i] if in_burst[i] else mean_calm[i])
                 t = stop
-        return times, devs
+        self.switch_at[:], self.in_burst[:] = switch_at, in_burst
+        return times, [np.repeat(np.array(owners, np.int64), counts)]
 
 
 def arrival_chunks(rng: np.random.Generator, kinds: np.ndarray, rates: np.ndarray, duration_s: float,

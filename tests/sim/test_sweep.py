@@ -139,7 +139,7 @@ def test_sigint_keeps_finished_runs_and_leaves_nothing_half_written(tmp_path):
     import signal
     import time
 
-    long = dict(TINY, duration="1h", fleet=[dict(TINY["fleet"][0], count=20, workload={
+    long = dict(TINY, duration="30min", fleet=[dict(TINY["fleet"][0], count=20, workload={
         "kind": "poisson", "rate": "10/s", "deadline": "100ms"})])
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(long))
     path = tmp_path / "sweep.yaml"
