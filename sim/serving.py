@@ -202,7 +202,7 @@ class Serving:
         obs.wan_rtt_s, obs.wan_bps = home.wan_rtt_s, home.wan_up.capacity_bps  # its rate when up
         if self._outages is not None:
             obs.cloud_wait_s = self._outages.cloud_wait_seen[dev]
-        obs.home_site, obs.site_wait_s, obs.site_rtt_s, obs.site_compute_s, obs.site_metro_bps = \
+        obs.home_site, obs.site_wait_s, obs.site_rtt_s, obs.site_compute_s, obs.site_metro_bps, obs.site_floor_s = \
             self._topology.site_estimates(dev)
         return obs
 

@@ -23,6 +23,7 @@ from sim.fleet import Fleet
 from sim.network import SharedLink  # the first kind of sim.protocols.Link
 from sim.protocols import FailingLink, Server
 from sim.policies.base import FIRST_SITE
+from sim.policies.observation import site_floor_s
 from sim.scenario import Scenario
 from sim.servers import FifoServer
 
@@ -260,19 +261,20 @@ class Topology:
         target = self.sites[site]
         return target.server, target.compute_s, tuple(up), tuple(reversed(down)), rtt, site
 
-    def site_estimates(self, dev: int) -> tuple[int, list[float], tuple, tuple, tuple]:
+    def site_estimates(self, dev: int) -> tuple[int, list[float], tuple, tuple, tuple, float]:
         """What device `dev` knows of every site from its cell, for its observation: its own site, the queue
-        each site last reported to it (the live list), the round trip, the compute time and the metro path's
-        slowest hop (nominal bit/s; inf for its own site)."""
-        shared = self.routes[dev]
+        each site last reported to it (the live list), the round trip, the compute time, the metro path's
+        slowest hop (nominal bit/s; inf for its own site) and the least round trip plus compute of another site
+        (Observation.site_floor_s)."""
+        shared, home = self.routes[dev], self.home_site[dev]
         known = self._estimates.get(id(shared))  # shared lists live as long as the topology: ids stay unique
-        if known is None:
+        if known is None:  # (devices sharing a routes list share its cell, so its home site)
             routes = shared[FIRST_SITE:]
             slowest = tuple(min((link.bytes_per_s * 8.0 for link in route[2]), default=float("inf"))
                             for route in routes)
-            known = self._estimates[id(shared)] = (tuple(route[4] for route in routes),
-                                                   tuple(route[1] for route in routes), slowest)
-        return (self.home_site[dev], self.wait_seen[dev], *known)
+            rtt, compute = tuple(route[4] for route in routes), tuple(route[1] for route in routes)
+            known = self._estimates[id(shared)] = (rtt, compute, slowest, site_floor_s(rtt, compute, home))
+        return (home, self.wait_seen[dev], *known)
 
     def metro_rtt_s(self, home: int, site: int) -> float:
         """Round trip over the metro from site `home` to site `site` (0 for the same site)."""

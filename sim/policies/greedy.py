@@ -18,7 +18,9 @@ class Greedy(BasePolicy):
             target, best = EDGE, edge
         else:
             target, best = CLOUD, cloud
-        if len(obs.site_rtt_s) > 1:  # other sites over the metro: only a strictly faster one is worth the hops
+        # other sites over the metro: only a strictly faster one is worth the hops (none is when even the
+        # least round trip plus compute of theirs is not: Observation.site_floor_s)
+        if len(obs.site_rtt_s) > 1 and obs.site_floor_s < best:
             for site, latency in enumerate(obs.site_latency_estimates_s()):
                 if site != obs.home_site and latency < best:
                     target, best = site_target(site), latency

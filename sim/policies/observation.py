@@ -4,13 +4,18 @@ from __future__ import annotations
 from sim.policies.base import CLOUD, EDGE, LOCAL
 
 
+def site_floor_s(rtt_s: tuple[float, ...], compute_s: tuple[float, ...], home: int) -> float:
+    """The least round trip plus compute of the sites other than `home` (Observation.site_floor_s)."""
+    return min((r + c for site, (r, c) in enumerate(zip(rtt_s, compute_s)) if site != home), default=float("inf"))
+
+
 class Observation:
     """What a device knows when a request arrives; the world refills one instance per request (no allocation)."""
 
     __slots__ = ("now", "device", "group", "deadline_s", "battery_soc", "cpu_wait_s", "compute_s", "up_bytes",
                  "down_bytes", "up_bps", "down_bps", "access_rtt_s", "wan_rtt_s", "wan_bps", "edge_wait_s",
                  "compute_w", "radio", "radio_idle_s", "local_version", "server_version", "request", "home_site",
-                 "site_wait_s", "site_rtt_s", "site_compute_s", "site_metro_bps", "cloud_wait_s")
+                 "site_wait_s", "site_rtt_s", "site_compute_s", "site_metro_bps", "site_floor_s", "cloud_wait_s")
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -42,6 +47,10 @@ class Observation:
         self.site_rtt_s: tuple[float, ...] = (0.0,)  # round trip: access link plus the metro path
         self.site_compute_s: tuple[float, ...] = (0.0,)  # one inference on the site's server
         self.site_metro_bps: tuple[float, ...] = (float("inf"),)  # the metro path's slowest hop (inf: own site)
+        # no other site's estimate is below its round trip plus compute (every other term is >= 0, and float
+        # sums of non-negative terms are monotone): the least of these, to skip the sites when none can win
+        # (the world sets it; -inf, unknown, skips nothing)
+        self.site_floor_s = float("-inf")
 
     def latency_estimates_s(self) -> tuple[float, float, float]:
         """Greedy estimate per target (local, edge, cloud): D_in/r + RTT + W_queue + C/f + D_out/r (CALIBRATION.md).
