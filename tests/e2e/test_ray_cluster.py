@@ -22,9 +22,11 @@ TINY = {
 }
 
 
-def _cluster_processes(session_dir: str) -> list[psutil.Process]:
-    """Every live process of this cluster: children of this test, or anything naming its session directory."""
-    found = {p.pid: p for p in psutil.Process().children(recursive=True)}
+def _cluster_processes(session_dir: str, before: set[int]) -> list[psutil.Process]:
+    """Every live process of this cluster: children of this test started since `before` (the pids of the
+    children it already had: a pytest worker may keep one, such as multiprocessing's resource tracker), or
+    anything naming its session directory."""
+    found = {p.pid: p for p in psutil.Process().children(recursive=True) if p.pid not in before}
     for proc in psutil.process_iter(["cmdline"]):
         if session_dir in " ".join(proc.info["cmdline"] or []):
             found[proc.pid] = proc
@@ -43,6 +45,7 @@ def test_sweep_runs_on_both_nodes_of_a_two_node_cluster(tmp_path, monkeypatch):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FLWR_TELEMETRY_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the cluster below, never one found on the machine
     env.pop("RAY_ADDRESS", None)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "resources": {"head": 1}, "node_ip_address": "127.0.0.1", "include_dashboard": False})
     session_dir = cluster.head_node.get_session_dir_path()
@@ -62,9 +65,9 @@ def test_sweep_runs_on_both_nodes_of_a_two_node_cluster(tmp_path, monkeypatch):
     finally:
         cluster.shutdown()
         deadline = time.monotonic() + 30
-        while _cluster_processes(session_dir) and time.monotonic() < deadline:
+        while _cluster_processes(session_dir, before) and time.monotonic() < deadline:
             time.sleep(0.5)
-        left = _cluster_processes(session_dir)
+        left = _cluster_processes(session_dir, before)
         for proc in left:  # never leave one behind, even when the assertion below fails
             proc.kill()
     assert not left, [p.cmdline() for p in left]
