@@ -3,7 +3,7 @@
 A refactor must change no result. This runs each bundled scenario (sweep files excluded) with federation off
 and the same deterministic starting weights (no Flower pretraining, so it takes seconds, not minutes) in the
 working tree and in a temporary worktree of REF, and compares the run directories file by file
-(rounds.csv, devices.csv, links.csv, battery.csv, summary.json byte for byte; requests.parquet column by
+(rounds.csv, versions.csv, devices.csv, links.csv, battery.csv, summary.json byte for byte; requests.parquet column by
 column, so a new column is reported as added, not as a difference). Federated runs are covered by the
 bit-identity tests in tests/e2e.
 Usage: python bench/same_results.py [--ref HEAD] [--max-hours 2] [--skip metro-scale]
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPARED = ("requests.parquet", "rounds.csv", "devices.csv", "links.csv", "battery.csv", "summary.json")
+COMPARED = ("requests.parquet", "rounds.csv", "versions.csv", "devices.csv", "links.csv", "battery.csv", "summary.json")
 
 
 def bundled_scenarios(root: Path, skip: frozenset = frozenset()) -> list[Path]:

@@ -130,32 +130,38 @@ HELD_OUT_HOURS = 48  # the hours right after the run: no model version has train
 
 
 def score_versions(evaluate: Evaluator, n_devices: int, weights: Weights, first_hour: int,
-                   personal: list[int] | None = None) -> list[dict]:
+                   personal: list[int] | None = None, keys_per_call: int = SCORE_KEYS_PER_CALL) -> list[dict]:
     """Every shared model (each global edge version, the cloud model) on the same held-out hours of every device,
-    in fp32, and, with personalisation, each device's newest personal copy on its own held-out hours."""
+    in fp32, and, with personalisation, each device's newest personal copy on its own held-out hours.
+    Asked of `evaluate` a slice of devices at a time (keys_per_call bounds the memory, as in score_codes: at
+    metro scale all versions on all devices at once held gigabytes; any slicing gives the same rows)."""
     hours = np.arange(first_hour, first_hour + HELD_OUT_HOURS, dtype=np.int64)
     shared = sorted(weights)
-    requests = {}
-    for dev in range(n_devices):
-        keys = shared + ([(PERSONAL_MODEL, personal[dev])] if personal and personal[dev] >= 0 else [])
-        models, versions = (np.repeat(np.array(column, np.int64), len(hours)) for column in zip(*keys))
-        requests[dev] = {"hour": np.tile(hours, len(keys)), "model": models, "version": versions,
-                         "quantized": np.zeros(len(models), np.int64)}
-    answers = evaluate(requests, weights)
+    kinds = shared + ([(PERSONAL_MODEL, -1)] if personal and max(personal) >= 0 else [])
+    found = {kind: ([], [], [0]) for kind in kinds}  # errors, baseline, devices that answered
+    step = max(1, keys_per_call // (len(hours) * (len(shared) + 1)))
+    for lo in range(0, n_devices, step):
+        requests = {}
+        for dev in range(lo, min(n_devices, lo + step)):
+            keys = shared + ([(PERSONAL_MODEL, personal[dev])] if personal and personal[dev] >= 0 else [])
+            models, versions = (np.repeat(np.array(column, np.int64), len(hours)) for column in zip(*keys))
+            requests[dev] = {"hour": np.tile(hours, len(keys)), "model": models, "version": versions,
+                             "quantized": np.zeros(len(models), np.int64)}
+        answers = evaluate(requests, weights)
+        for (model, version), (errors, baseline, devices) in found.items():
+            for dev, (err, base) in sorted(answers.items()):
+                mine = requests[dev]["model"] == model
+                if model != PERSONAL_MODEL:
+                    mine &= requests[dev]["version"] == version
+                devices[0] += bool(mine.any())
+                errors.append(err[mine])
+                baseline.append(base[mine])
     rows = []
-    for model, version in shared + ([(PERSONAL_MODEL, -1)] if personal and max(personal) >= 0 else []):
-        errors, baseline, devices = [], [], 0
-        for dev, (err, base) in sorted(answers.items()):
-            mine = requests[dev]["model"] == model
-            if model != PERSONAL_MODEL:
-                mine &= requests[dev]["version"] == version
-            devices += bool(mine.any())
-            errors.append(err[mine])
-            baseline.append(base[mine])
+    for (model, version), (errors, baseline, devices) in found.items():
         errors, baseline = np.concatenate(errors), np.concatenate(baseline)
         ok = np.isfinite(errors) & np.isfinite(baseline)
         rows.append({"model": MODEL_NAMES[model], "model_version": version, "held_out_hours": HELD_OUT_HOURS,
-                     "devices": devices, "forecasts": int(ok.sum()),
+                     "devices": devices[0], "forecasts": int(ok.sum()),
                      "mse": float(np.mean(errors[ok] ** 2)) if ok.any() else None,
                      "mae": float(np.mean(np.abs(errors[ok]))) if ok.any() else None,
                      "persistence_mse": float(np.mean(baseline[ok] ** 2)) if ok.any() else None})

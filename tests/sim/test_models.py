@@ -223,3 +223,24 @@ def test_scoring_a_fleet_at_once_matches_scoring_each_device_alone():
         np.testing.assert_allclose(together[dev][0], alone[0], atol=1e-6)
         np.testing.assert_array_equal(together[dev][1], alone[1])
         assert np.isfinite(alone[0]).sum() > 30
+
+
+def test_held_out_scores_are_the_same_whatever_the_slice_of_devices_per_call():
+    from clients.device import score_fleet
+
+    spec = ModelSpec(hidden=8)
+    config = {"edge-cell": "lstm", "edge-hidden": 8, "edge-layers": 1, "edge-window": 24, "edge-calendar": False,
+              "data-start": "2013-06-03", "history-hours": 48, "horizon-hours": 100, "seed": 0}
+    settings, calls = DeviceSettings.from_config(config), []
+
+    def counting(requests, weights):
+        calls.append(sorted(requests))
+        return score_fleet(settings, requests, weights)
+
+    weights = {(EDGE_MODEL, v): get_arrays(build_model(spec, v)) for v in range(3)}
+    whole = score_versions(counting, 7, weights, first_hour=5)
+    assert calls == [list(range(7))]
+    calls.clear()
+    sliced = score_versions(counting, 7, weights, first_hour=5, keys_per_call=2 * 48 * 4)  # 2 devices a call
+    assert calls == [[0, 1], [2, 3], [4, 5], [6]]
+    assert sliced == whole and all(r["devices"] == 7 and r["forecasts"] > 0 for r in whole)
