@@ -227,9 +227,7 @@ class DeviceSeries:
     def load(cls, partition_id: int, start: str = "2013-06-01", history_hours: int = 24 * 120,
              horizon_hours: int = 24 * 60) -> "DeviceSeries":
         """Read only this partition's household and build its stream over [t0 - history, t0 + horizon)."""
-        column, scale, copy = household_for(partition_id)
-        shared = _copy_stream(column, scale, copy % _copies(column, start, history_hours), start, history_hours,
-                              horizon_hours)
+        shared = _copy_stream(*stream_key(partition_id, start, history_hours), start, history_hours, horizon_hours)
         return dataclasses.replace(shared, partition_id=partition_id)
 
     @classmethod
@@ -283,6 +281,12 @@ class DeviceSeries:
         hours = np.arange(until_sim_hour - span_hours, until_sim_hour)
         x, y, valid = self.windows(hours, window, calendar)
         return x[valid], y[valid]
+
+
+def stream_key(partition_id: int, start: str, history_hours: int) -> tuple[str, float, int]:
+    """(column, scale, week shift) of a partition's stream: partitions with the same key read the same values."""
+    column, scale, copy = household_for(partition_id)
+    return column, scale, copy % _copies(column, start, history_hours)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clients.data import DeviceSeries
-from clients.forecast import persistence_errors, predict, serving_model
+from clients.data import DeviceSeries, stream_key
+from clients.forecast import _dynamic_int8, persistence_errors, predict, serving_model
 from clients.model import CLOUD_MODEL, EDGE_MODEL, PERSONAL_MODEL, Compression, ModelSpec
 
 
@@ -45,6 +45,12 @@ class DeviceSettings:
     def series(self, partition_id: int) -> DeviceSeries:
         return _series(partition_id, self.start, self.history_hours, self.horizon_hours)
 
+    def stream_groups(self, partition_ids: np.ndarray) -> np.ndarray:
+        """An int per partition; partitions with equal ints read the same stream (clients.data.stream_key)."""
+        number: dict[tuple, int] = {}
+        return np.array([number.setdefault(stream_key(int(p), self.start, self.history_hours), len(number))
+                         for p in partition_ids], np.int64)
+
 
 def _spec(config, prefix: str) -> ModelSpec:
     compression = None
@@ -73,38 +79,70 @@ def score_requests(settings: DeviceSettings, partition_id: int, forecasts: dict[
 def score_fleet(settings: DeviceSettings, requests: dict[int, dict[str, np.ndarray]],
                 weights: dict[tuple[int, int], list[np.ndarray]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Forecast and persistence errors of many devices' forecasts with one forward pass per (model, version,
-    int8) across all of them. Each device's windows are built once per distinct hour; a group's inputs are
-    gathered only while that group runs, so scoring every model version on every device stays small."""
+    int8) across all of them; a group's inputs are gathered only while that group runs, so scoring every model
+    version on every device stays small.
+
+    Devices that read the same stream (clients.data gives the devices of one household copy one DeviceSeries'
+    values) share its windows: each (stream, hour) window is built once, and a model forecasts it once for all
+    of them, because predict's bits do not depend on which rows share a pass (tests/clients/test_predict_rows.py).
+    A metro-scale fleet of 100,000 devices reads about 7,000 streams. quantize_dynamic models scale activations
+    per batch, so they forecast every request's window in device order, as before."""
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    inputs: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray]] = {}  # (device, window, calendar) -> X, y
-    groups: dict[tuple[int, int, int], list[tuple[int, np.ndarray, np.ndarray, tuple]]] = {}
+    # pass 1: each device's distinct hours, and per stream (keyed by its values array, held alive in `streams`)
+    # the union of its devices' hours
+    streams: dict[int, tuple[DeviceSeries, list[np.ndarray]]] = {}
+    plan = []
     for dev, cols in requests.items():
         series = settings.series(dev)
         hours, models = np.asarray(cols["hour"], np.int64), np.asarray(cols["model"], np.int64)
-        versions, quantized = np.asarray(cols["version"], np.int64), np.asarray(cols["quantized"], np.int64)
-        out[dev] = (np.full(len(hours), np.nan), persistence_errors(series, hours))
         distinct, where = np.unique(hours, return_inverse=True)
-        where = where.reshape(-1)
+        stream = id(series.values)
+        streams.setdefault(stream, (series, []))[1].append(distinct)
+        plan.append((dev, stream, models, cols, distinct, where.reshape(-1)))
+    hours_of = {stream: np.unique(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+                for stream, (_, parts) in streams.items()}
+    baseline = {stream: persistence_errors(streams[stream][0], hours_of[stream]) for stream in streams}
+    inputs: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # (stream, window, cal)
+    groups: dict[tuple[int, int, int], list[tuple[int, np.ndarray, np.ndarray, tuple]]] = {}
+    for dev, stream, models, cols, distinct, where in plan:
+        at = np.searchsorted(hours_of[stream], distinct)[where]  # each request's row in its stream's hours
+        versions, quantized = np.asarray(cols["version"], np.int64), np.asarray(cols["quantized"], np.int64)
+        out[dev] = (np.full(len(models), np.nan), baseline[stream][at])
         for model in np.unique(models):
             spec = settings.specs[int(model)]
-            key = (dev, spec.window, spec.calendar)
+            key = (stream, spec.window, spec.calendar)
             if key not in inputs:
-                X, y, valid = series.windows(distinct, spec.window, spec.calendar)
-                inputs[key] = (X, y, valid)
-            valid = inputs[key][2]
-            rows = np.flatnonzero((models == model) & valid[where])
+                inputs[key] = streams[stream][0].windows(hours_of[stream], spec.window, spec.calendar)
+            rows = np.flatnonzero((models == model) & inputs[key][2][at])
             for version, int8 in set(zip(versions[rows].tolist(), quantized[rows].tolist())):
                 members = rows[(versions[rows] == version) & (quantized[rows] == int8)]
-                groups.setdefault((int(model), version, int8), []).append((dev, members, where[members], key))
+                groups.setdefault((int(model), version, int8), []).append((dev, members, at[members], key))
     for (model, version, int8), parts in sorted(groups.items()):
         if (model, version) not in weights:
             raise KeyError(f"no weights for model {model} version {version}")
         module = serving_model(settings.specs[model], weights[(model, version)], bool(int8))
-        X = np.concatenate([inputs[key][0][at] for _, _, at, key in parts])
-        y = np.concatenate([inputs[key][1][at] for _, _, at, key in parts])
-        errors = predict(module, X).astype(np.float64) - y
+        errors = _group_errors(module, inputs, parts)
         start = 0
         for dev, members, _, _ in parts:
             out[dev][0][members] = errors[start:start + len(members)]
             start += len(members)
     return out
+
+
+def _group_errors(module, inputs: dict, parts: list[tuple[int, np.ndarray, np.ndarray, tuple]]) -> np.ndarray:
+    """Prediction minus target of every request of one (model, version, int8) group, in parts order; each distinct
+    (stream, hour) window forecast once unless the module's result depends on its batch (quantize_dynamic)."""
+    if _dynamic_int8(module):
+        X = np.concatenate([inputs[key][0][at] for _, _, at, key in parts])
+        y = np.concatenate([inputs[key][1][at] for _, _, at, key in parts])
+        return predict(module, X).astype(np.float64) - y
+    keys = list(dict.fromkeys(key for _, _, _, key in parts))
+    number = {key: k for k, key in enumerate(keys)}
+    stride = max(len(inputs[key][1]) for key in keys)
+    codes = np.concatenate([number[key] * stride + at for _, _, at, key in parts])
+    distinct, which = np.unique(codes, return_inverse=True)
+    bounds = np.searchsorted(distinct // stride, np.arange(len(keys) + 1))  # sorted: each key's rows in one run
+    rows = [(inputs[keys[k]], distinct[bounds[k]:bounds[k + 1]] % stride) for k in range(len(keys))]
+    X = np.concatenate([windows[0][at] for windows, at in rows])
+    y = np.concatenate([windows[1][at] for windows, at in rows])
+    return (predict(module, X).astype(np.float64) - y)[which.reshape(-1)]

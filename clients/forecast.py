@@ -9,10 +9,15 @@ from clients.model import ModelSpec, build_model, get_arrays, quantize_int8, set
 
 
 # rows a forward pass: a chunk's gate activations (rows x 4 hidden floats a step) stay in one core's L2, which
-# made 1,024 rows 1.3x to 2x faster than 8,192 here (bench/numerics.py --hidden 16 and 64). An fp32 row's result
-# does not depend on its chunk; quantize_dynamic's does (it scales activations per batch), so that keeps its chunk.
+# made 1,024 rows 1.3x to 2x faster than 8,192 here (bench/numerics.py --hidden 16 and 64). quantize_dynamic's
+# result depends on its chunk (it scales activations per batch), so that keeps its own chunk, unpadded.
 PREDICT_BATCH = 1024
 DYNAMIC_INT8_BATCH = 8192
+# An fp32 row's bits depend on how many rows its pass has (the CPU kernels treat a tail of rows differently):
+# measured here, a pass of any multiple of 8 rows gives every row the bits of a 1,024-row pass, other sizes
+# often do not. So the last chunk is padded with zero rows to a multiple of this, and a forecast's bits never
+# depend on which other forecasts share its pass (tests/clients/test_predict_rows.py).
+PAD_ROWS_TO = 16
 
 
 def _dynamic_int8(model: torch.nn.Module) -> bool:
@@ -21,7 +26,8 @@ def _dynamic_int8(model: torch.nn.Module) -> bool:
 
 def predict(model: torch.nn.Module, X: np.ndarray, batch: int | None = None) -> np.ndarray:
     """Float32 predictions for X [n, window, F]: one forward pass per chunk of ``batch`` rows (default above)."""
-    batch = batch or (DYNAMIC_INT8_BATCH if _dynamic_int8(model) else PREDICT_BATCH)
+    dynamic = _dynamic_int8(model)
+    batch = batch or (DYNAMIC_INT8_BATCH if dynamic else PREDICT_BATCH)
     n = len(X)
     out = np.empty(n, dtype=np.float32)
     if n == 0:
@@ -31,7 +37,11 @@ def predict(model: torch.nn.Module, X: np.ndarray, batch: int | None = None) -> 
     x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     with torch.inference_mode():
         for lo in range(0, n, batch):
-            out[lo:lo + batch] = model(x[lo:lo + batch]).numpy()
+            chunk = x[lo:lo + batch]
+            short = -len(chunk) % PAD_ROWS_TO
+            if short and not dynamic:
+                chunk = torch.cat([chunk, chunk.new_zeros((short, *chunk.shape[1:]))])
+            out[lo:lo + batch] = model(chunk).numpy()[:min(batch, n - lo)]
     model.train(was_training)
     return out
 

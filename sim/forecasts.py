@@ -85,27 +85,43 @@ def requests_of(codes: np.ndarray) -> Requests:
     return {int(devices[a]): {name: fields[name][a:b] for name in KEY_COLUMNS} for a, b in zip(starts, ends)}
 
 
+def asking_order(evaluate: Evaluator, devices: np.ndarray) -> np.ndarray:
+    """For each device, the rank of the slice group it is asked in: devices that read the same stream together
+    when the evaluator says which do (sim.app.runner.InProcessScorer.stream_groups: it then forecasts each of a
+    stream's windows once for all of them), else each device on its own, in order."""
+    groups = getattr(evaluate, "stream_groups", None)
+    return np.asarray(groups(devices), np.int64) if groups is not None else np.arange(len(devices), dtype=np.int64)
+
+
 def score_codes(codes: np.ndarray, evaluate: Evaluator, weights: Weights,
                 keys_per_call: int = SCORE_KEYS_PER_CALL) -> tuple[np.ndarray, np.ndarray]:
     """Model and persistence errors of sorted, distinct forecast `codes` (NaN where a device did not answer),
-    asked of `evaluate` a slice of whole devices at a time (keys_per_call bounds the memory; each device scores
-    its own windows, so a slice changes an error at most in its last bits: see score_versions)."""
-    errors, baseline = np.full(len(codes), np.nan), np.full(len(codes), np.nan)
+    asked of `evaluate` a slice of whole devices at a time (keys_per_call bounds the memory), devices that share
+    a stream in the same slice (asking_order). A forecast's bits do not depend on its slice
+    (tests/clients/test_predict_rows.py)."""
     devices = codes >> CODE_DEVICE_SHIFT
+    known, first = np.unique(devices, return_index=True)
+    rank = asking_order(evaluate, known)
+    # slices run over units (asking groups), each unit's codes in code order, so each device's codes stay together
+    unit = np.repeat(rank, np.diff(np.append(first, len(codes))))
+    order = np.lexsort((codes, unit))
+    asked, unit = codes[order], unit[order]
+    errors, baseline = np.full(len(codes), np.nan), np.full(len(codes), np.nan)
     lo = 0
-    while lo < len(codes):
+    while lo < len(asked):
         hi = lo + max(1, keys_per_call)
-        if hi < len(codes):  # end on a device boundary (a device with more keys than a call takes them all)
-            first = int(np.searchsorted(devices, devices[hi], side="left"))
-            hi = first if first > lo else int(np.searchsorted(devices, devices[hi], side="right"))
-        hi = min(hi, len(codes))
-        requests = requests_of(codes[lo:hi])
+        if hi < len(asked):  # end on a unit boundary (a unit with more keys than a call takes them all)
+            start = int(np.searchsorted(unit, unit[hi], side="left"))
+            hi = start if start > lo else int(np.searchsorted(unit, unit[hi], side="right"))
+        hi = min(hi, len(asked))
+        requests = requests_of(asked[lo:hi])
         answers = evaluate(requests, weights)
         at = lo
         for dev, cols in requests.items():  # requests_of's devices, in code order
+            n = len(cols["hour"])
             if dev in answers:
-                errors[at:at + len(cols["hour"])], baseline[at:at + len(cols["hour"])] = answers[dev]
-            at += len(cols["hour"])
+                errors[order[at:at + n]], baseline[order[at:at + n]] = answers[dev]
+            at += n
         lo = hi
     return errors, baseline
 
@@ -134,36 +150,38 @@ def score_versions(evaluate: Evaluator, n_devices: int, weights: Weights, first_
     """Every shared model (each global edge version, the cloud model) on the same held-out hours of every device,
     in fp32, and, with personalisation, each device's newest personal copy on its own held-out hours.
     Asked of `evaluate` a slice of devices at a time (keys_per_call bounds the memory, as in score_codes: at
-    metro scale all versions on all devices at once held gigabytes). A slice moves where the LSTM's 1,024-row
-    passes split a version's windows, which can change the last bits of a window's error: the rows were the same
-    bit for bit on every bundled scenario but metro-scale, whose MSEs moved by about 1e-14 relative."""
+    metro scale all versions on all devices at once held gigabytes), devices that share a stream in the same
+    slice (asking_order); the errors are averaged in device order, so the rows do not depend on the slices."""
     hours = np.arange(first_hour, first_hour + HELD_OUT_HOURS, dtype=np.int64)
     shared = sorted(weights)
     kinds = shared + ([(PERSONAL_MODEL, -1)] if personal and max(personal) >= 0 else [])
-    found = {kind: ([], [], [0]) for kind in kinds}  # errors, baseline, devices that answered
+    answered: dict[tuple[int, int], list[tuple[int, np.ndarray, np.ndarray]]] = {kind: [] for kind in kinds}
+    everyone = np.arange(n_devices, dtype=np.int64)
+    asked = everyone[np.argsort(asking_order(evaluate, everyone), kind="stable")].tolist()
     step = max(1, keys_per_call // (len(hours) * (len(shared) + 1)))
     for lo in range(0, n_devices, step):
         requests = {}
-        for dev in range(lo, min(n_devices, lo + step)):
+        for dev in asked[lo:lo + step]:
             keys = shared + ([(PERSONAL_MODEL, personal[dev])] if personal and personal[dev] >= 0 else [])
             models, versions = (np.repeat(np.array(column, np.int64), len(hours)) for column in zip(*keys))
             requests[dev] = {"hour": np.tile(hours, len(keys)), "model": models, "version": versions,
                              "quantized": np.zeros(len(models), np.int64)}
         answers = evaluate(requests, weights)
-        for (model, version), (errors, baseline, devices) in found.items():
-            for dev, (err, base) in sorted(answers.items()):
+        for (model, version), parts in answered.items():
+            for dev, (err, base) in answers.items():
                 mine = requests[dev]["model"] == model
                 if model != PERSONAL_MODEL:
                     mine &= requests[dev]["version"] == version
-                devices[0] += bool(mine.any())
-                errors.append(err[mine])
-                baseline.append(base[mine])
+                if mine.any():
+                    parts.append((dev, err[mine], base[mine]))
     rows = []
-    for (model, version), (errors, baseline, devices) in found.items():
-        errors, baseline = np.concatenate(errors), np.concatenate(baseline)
+    for (model, version), parts in answered.items():
+        parts.sort(key=lambda part: part[0])  # averaged in device order, whatever order they were asked in
+        errors = np.concatenate([err for _, err, _ in parts] + [np.empty(0)])
+        baseline = np.concatenate([base for _, _, base in parts] + [np.empty(0)])
         ok = np.isfinite(errors) & np.isfinite(baseline)
         rows.append({"model": MODEL_NAMES[model], "model_version": version, "held_out_hours": HELD_OUT_HOURS,
-                     "devices": devices[0], "forecasts": int(ok.sum()),
+                     "devices": len(parts), "forecasts": int(ok.sum()),
                      "mse": float(np.mean(errors[ok] ** 2)) if ok.any() else None,
                      "mae": float(np.mean(np.abs(errors[ok]))) if ok.any() else None,
                      "persistence_mse": float(np.mean(baseline[ok] ** 2)) if ok.any() else None})

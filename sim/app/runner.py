@@ -75,15 +75,26 @@ def _score_on_devices(scenario: scenarios.Scenario) -> Evaluator:
     """Each device's forecasts scored in-process, by the same code its ClientApp runs, without a message each."""
     import torch
 
-    from clients.device import DeviceSettings, score_fleet
+    from clients.device import DeviceSettings
 
     torch.set_num_threads(1)  # tiny models: extra threads only contend (and stall when cores are shared)
-    settings = DeviceSettings.from_config(device_config(scenario))
+    return InProcessScorer(DeviceSettings.from_config(device_config(scenario)))
 
-    def evaluate(requests: Requests, weights: Weights):
-        return score_fleet(settings, requests, weights)
 
-    return evaluate
+class InProcessScorer:
+    """An Evaluator that calls clients.device.score_fleet, and tells the slicing callers (sim.forecasts) which
+    devices read the same stream, so that they ask those devices together and each window is forecast once."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def __call__(self, requests: Requests, weights: Weights):
+        from clients.device import score_fleet
+
+        return score_fleet(self.settings, requests, weights)
+
+    def stream_groups(self, devices: np.ndarray) -> np.ndarray:
+        return self.settings.stream_groups(devices)
 
 
 # auto runs a federation in process up to this many ClientApp train calls (pretraining and rounds): past it,

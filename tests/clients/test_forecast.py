@@ -5,7 +5,7 @@ import torch
 
 from clients.baselines import evaluate_reference, naive_reference
 from clients.data import DeviceSeries
-from clients.forecast import forecast_errors, persistence_errors, predict, train_local
+from clients.forecast import PAD_ROWS_TO, forecast_errors, persistence_errors, predict, train_local
 from clients.model import (Forecaster, ModelSpec, build_model, dynamic_quantization_available, get_arrays,
                            quantize_int8, set_arrays)
 
@@ -44,7 +44,9 @@ def test_forecast_errors_match_per_row_loop_with_one_pass_per_group(series):
         errors = forecast_errors(series, SPEC, hours, versions, quantized, weights)
     finally:
         handle.remove()
-    assert sorted(calls) == [1, 2, 2, 2]  # groups (3,fp32) (3,int8) (4,fp32) (4,int8); rows 5 and 6 invalid
+    # one pass per group (3,fp32) (3,int8) (4,fp32) (4,int8) of 1, 2, 2, 2 valid rows (5 and 6 are not),
+    # each padded to PAD_ROWS_TO rows
+    assert calls == [PAD_ROWS_TO] * 4
     assert errors.dtype == np.float64 and np.isnan(errors[[5, 6]]).all() and not np.isnan(np.delete(errors, [5, 6])).any()
     for i in np.flatnonzero(~np.isnan(errors)):
         model = build_model(SPEC, 99)

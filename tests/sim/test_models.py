@@ -220,7 +220,7 @@ def test_scoring_a_fleet_at_once_matches_scoring_each_device_alone():
     together = score_fleet(settings, requests, weights)
     for dev, cols in requests.items():
         alone = score_requests(settings, dev, cols, weights)
-        np.testing.assert_allclose(together[dev][0], alone[0], atol=1e-6)
+        np.testing.assert_array_equal(together[dev][0], alone[0])  # a forecast's bits do not depend on its pass
         np.testing.assert_array_equal(together[dev][1], alone[1])
         assert np.isfinite(alone[0]).sum() > 30
 
